@@ -1,0 +1,1 @@
+"""Shared logic of the fleet: DTEK fetching and parsing, the schedule model, storage, settings."""

@@ -1,0 +1,1 @@
+"""Everything that knows about DTEK's sites: regions, fetching, page parsing, the fake site."""

@@ -1,0 +1,110 @@
+"""The schedule model: one region's published schedule, normalised to half-hour slots.
+
+A day is a string of 48 characters, one per half hour of Kyiv wall-clock time:
+``+`` power on, ``-`` no power, ``?`` possible outage. Strings keep the model compact,
+hashable, easy to diff and identical to the canonical JSON the CLI prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+KYIV = ZoneInfo("Europe/Kyiv")
+SLOTS_PER_DAY = 48
+SLOT_MINUTES = 30
+WEEKDAYS = range(1, 8)  # DTEK numbers weekdays 1 (Monday) to 7 (Sunday), like ISO.
+
+
+class Slot(StrEnum):
+    ON = "+"
+    OFF = "-"
+    MAYBE = "?"
+
+
+UNKNOWN_DAY = Slot.MAYBE * SLOTS_PER_DAY
+
+
+def is_day_slots(value: object) -> bool:
+    """Whether ``value`` is a valid 48-slot day string."""
+    return (
+        isinstance(value, str)
+        and len(value) == SLOTS_PER_DAY
+        and all(ch in Slot._value2member_map_ for ch in value)
+    )
+
+
+def group_sort_key(group: str) -> tuple[Any, ...]:
+    """Orders ``GPV2.1`` before ``GPV10.1`` and plain ids like ``"3"`` numerically."""
+    parts: list[Any] = []
+    for chunk in group.removeprefix("GPV").split("."):
+        parts.append((0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk))
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSchedule:
+    """Everything DTEK publishes for one region at one moment.
+
+    ``days`` maps a Kyiv calendar date to group -> day string; ``week`` maps a weekday
+    (1 = Monday .. 7 = Sunday) to group -> day string of *possible* outages.
+    """
+
+    region: str | None
+    updated: datetime | None
+    groups: Mapping[str, str] = field(default_factory=dict)
+    days: Mapping[date, Mapping[str, str]] = field(default_factory=dict)
+    week: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+
+    def group_name(self, group: str) -> str:
+        return self.groups.get(group, group)
+
+    def sorted_groups(self) -> list[str]:
+        return sorted(self.groups, key=group_sort_key)
+
+    def to_canonical(self) -> dict[str, Any]:
+        """The canonical JSON shape (a contract other tools compare against)."""
+        return {
+            "region": self.region,
+            "updated": self.updated.isoformat() if self.updated else None,
+            "groups": dict(sorted(self.groups.items())),
+            "days": {day.isoformat(): dict(sorted(g.items())) for day, g in sorted(self.days.items())},
+            "week": {str(wd): dict(sorted(g.items())) for wd, g in sorted(self.week.items())},
+        }
+
+    @classmethod
+    def from_canonical(cls, data: Mapping[str, Any]) -> RegionSchedule:
+        updated = data.get("updated")
+        return cls(
+            region=data.get("region"),
+            updated=datetime.fromisoformat(updated).astimezone(KYIV) if updated else None,
+            groups=dict(data.get("groups") or {}),
+            days={date.fromisoformat(d): dict(g) for d, g in (data.get("days") or {}).items()},
+            week={int(wd): dict(g) for wd, g in (data.get("week") or {}).items()},
+        )
+
+    def restricted_to(self, group: str) -> RegionSchedule:
+        """The same schedule holding only ``group`` (for ``show --json``)."""
+        return RegionSchedule(
+            region=self.region,
+            updated=self.updated,
+            groups={group: self.group_name(group)},
+            days={d: {group: g[group]} for d, g in self.days.items() if group in g},
+            week={wd: {group: g[group]} for wd, g in self.week.items() if group in g},
+        )
+
+    def content_hash(self) -> str:
+        """A stable digest of everything published; equal schedules hash equal."""
+        payload = json.dumps(self.to_canonical(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def canonical_json(schedule: RegionSchedule) -> str:
+    """Canonical JSON text: sorted keys, UTF-8 characters (no ``\\u`` escapes)."""
+    return json.dumps(schedule.to_canonical(), sort_keys=True, ensure_ascii=False, indent=1)

@@ -1,0 +1,50 @@
+"""Settings pieces shared by every program; each program has one class that extends these.
+
+Values come from environment variables (case-insensitive) and a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from common.dtek.regions import DEFAULT_REGIONS, validate_region
+
+
+class DtekSettings(BaseSettings):
+    """How to reach DTEK: which regions, where, with which client, how politely."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    dtek_regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_REGIONS))
+    dtek_url_template: str = "https://www.dtek-{region}.com.ua/ua/shutdowns"
+    dtek_http_backend: Literal["httpx", "curl_cffi"] = "httpx"
+    dtek_impersonate: str = "chrome"
+    dtek_timeout_seconds: float = Field(15.0, gt=0)
+    dtek_retry_attempts: int = Field(3, ge=1, le=10)
+    dtek_retry_base_delay_seconds: float = Field(4.0, ge=0)
+    dtek_retry_max_delay_seconds: float = Field(30.0, ge=0)
+
+    @field_validator("dtek_regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            regions = [validate_region(str(part)) for part in value]
+            if not regions:
+                raise ValueError("DTEK_REGIONS names no region")
+            return list(dict.fromkeys(regions))
+        return value
+
+    @field_validator("dtek_url_template")
+    @classmethod
+    def _check_template(cls, value: str) -> str:
+        if "{region}" not in value:
+            raise ValueError("DTEK_URL_TEMPLATE must contain {region}")
+        return value
+
+    def page_url(self, region: str) -> str:
+        return self.dtek_url_template.format(region=region)
