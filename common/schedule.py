@@ -107,4 +107,43 @@ class RegionSchedule:
 
 def canonical_json(schedule: RegionSchedule) -> str:
     """Canonical JSON text: sorted keys, UTF-8 characters (no ``\\u`` escapes)."""
-    return json.dumps(schedule.to_canonical(), sort_keys=True, ensure_ascii=False, indent=1)
+    return json.dumps(schedule.to_canonical(), sort_keys=True, ensure_ascii=False, indent=2)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRange:
+    """Consecutive half hours ``[start, end)`` of one day in the same state."""
+
+    start: int
+    end: int
+    state: Slot
+
+    @property
+    def minutes(self) -> int:
+        return (self.end - self.start) * SLOT_MINUTES
+
+
+def slot_label(index: int) -> str:
+    """Wall-clock label of the boundary before half hour ``index`` (0 -> 00:00, 48 -> 24:00)."""
+    return f"{index // 2:02}:{SLOT_MINUTES * (index % 2):02}"
+
+
+def slot_ranges(day: str) -> list[SlotRange]:
+    """Splits a day string into runs of equal state."""
+    ranges: list[SlotRange] = []
+    start = 0
+    for index in range(1, len(day) + 1):
+        if index == len(day) or day[index] != day[start]:
+            ranges.append(SlotRange(start, index, Slot(day[start])))
+            start = index
+    return ranges
+
+
+def resolve_group(schedule: RegionSchedule, text: str) -> str:
+    """Finds a group by ``3.2``, ``GPV3.2`` or ``Черга 3.2``; ``ValueError`` listing valid ones if none."""
+    wanted = text.strip().upper().removeprefix("ЧЕРГА").removeprefix("GPV").strip()
+    for key in schedule.groups:
+        if key.upper().removeprefix("GPV") == wanted:
+            return key
+    valid = ", ".join(key.removeprefix("GPV") for key in schedule.sorted_groups()) or "none published"
+    raise ValueError(f"unknown group {text!r}; valid groups: {valid}")

@@ -1,0 +1,279 @@
+"""Polite fetching of DTEK shutdowns pages: browser-like requests, per-region cookies, few retries.
+
+The sites sit behind Imperva/Incapsula, which blocks an address after a handful of quick requests, so the
+fetcher warms up cookies once per session, backs off exponentially and gives up on a block within about a
+minute (with the default settings) instead of hammering the site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from common.dtek.errors import BlockedPageError, FetchError
+from common.dtek.parse import is_block_page
+from common.settings import DtekSettings
+
+log = logging.getLogger(__name__)
+
+# A current desktop Chrome; a plain library User-Agent is the quickest way to get blocked.
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/150.0.0.0 Safari/537.36"
+)
+ACCEPT_LANGUAGE = "uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7"
+BROWSER_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": (
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,"
+        "*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+    ),
+    "Accept-Language": ACCEPT_LANGUAGE,
+    "Sec-Ch-Ua": '"Chromium";v="150", "Google Chrome";v="150", "Not.A/Brand";v="99"',
+    "Sec-Ch-Ua-Mobile": "?0",
+    "Sec-Ch-Ua-Platform": '"Windows"',
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "none",
+    "Sec-Fetch-User": "?1",
+    "Upgrade-Insecure-Requests": "1",
+}
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    text: str
+
+
+class _TransportError(Exception):
+    """A backend's network-level failure (connection, timeout, TLS...), worth retrying."""
+
+
+class _Session(Protocol):
+    """One cookie-keeping HTTP session; the fetcher holds one per region."""
+
+    async def get(self, url: str) -> _Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _decode(content: bytes, content_type: str | None) -> str:
+    # DTEK pages are UTF-8; honour a declared charset, but never let a library guess one.
+    match = _CHARSET.search(content_type or "")
+    encoding = match.group(1) if match else "utf-8"
+    try:
+        return content.decode(encoding, errors="replace")
+    except LookupError:
+        return content.decode("utf-8", errors="replace")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _HttpxSession:
+    def __init__(self, settings: DtekSettings) -> None:
+        self._client = httpx.AsyncClient(
+            headers=BROWSER_HEADERS,
+            timeout=httpx.Timeout(settings.dtek_timeout_seconds),
+            follow_redirects=True,
+        )
+
+    async def get(self, url: str) -> _Response:
+        try:
+            response = await self._client.get(url)
+        except httpx.HTTPError as exc:
+            raise _TransportError(_describe(exc)) from exc
+        return _Response(
+            response.status_code, _decode(response.content, response.headers.get("content-type"))
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class _CurlSession:
+    def __init__(self, settings: DtekSettings) -> None:
+        from curl_cffi.requests import AsyncSession  # optional dependency: checked in DtekFetcher()
+
+        # The impersonated browser brings its own matching User-Agent and client hints; overriding them
+        # would contradict the TLS fingerprint, so only the language is ours.
+        self._session = AsyncSession(
+            impersonate=settings.dtek_impersonate,
+            headers={"Accept-Language": ACCEPT_LANGUAGE},
+            timeout=settings.dtek_timeout_seconds,
+            allow_redirects=True,
+        )
+
+    async def get(self, url: str) -> _Response:
+        from curl_cffi.requests.exceptions import RequestException
+
+        try:
+            response = await self._session.get(url)
+        except RequestException as exc:
+            raise _TransportError(_describe(exc)) from exc
+        return _Response(
+            response.status_code, _decode(response.content, response.headers.get("content-type"))
+        )
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _require_curl_cffi() -> None:
+    try:
+        import curl_cffi.requests  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            "DTEK_HTTP_BACKEND=curl_cffi needs the optional curl_cffi package: "
+            "install the 'impersonate' extra (uv sync --extra impersonate)"
+        ) from exc
+
+
+def _safe_url(url: str) -> str:
+    # Logs and error messages carry no query string, fragment or credentials.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _site_root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+@dataclass(slots=True)
+class _RegionSession:
+    http: _Session
+    warmed_up: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class DtekFetcher:
+    """Fetches DTEK shutdowns pages, one cookie session per region.
+
+    ``sleep`` and ``random`` are injectable so tests can check the backoff without waiting.
+    """
+
+    def __init__(
+        self,
+        settings: DtekSettings,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        if settings.dtek_http_backend == "curl_cffi":
+            _require_curl_cffi()
+        self._settings = settings
+        self._sleep = sleep
+        self._random = random
+        self._sessions: dict[str, _RegionSession] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.http.aclose()
+
+    def _backoff_delay(self, failed_attempts: int) -> float:
+        """Wait after the ``failed_attempts``-th failure: base*2**(n-1) capped, then equal jitter.
+
+        At least half the capped delay is kept so retries never come back-to-back.
+        """
+        settings = self._settings
+        capped = min(
+            settings.dtek_retry_base_delay_seconds * 2 ** (failed_attempts - 1),
+            settings.dtek_retry_max_delay_seconds,
+        )
+        return capped / 2 + capped / 2 * self._random()
+
+    async def fetch_page(self, region: str) -> str:
+        """The HTML of ``region``'s shutdowns page; ``BlockedPageError`` or ``FetchError`` otherwise."""
+        url = self._settings.page_url(region)
+        shown_url = _safe_url(url)
+        attempts = self._settings.dtek_retry_attempts
+        failure = ""
+        blocked = False
+        for attempt in range(1, attempts + 1):
+            session = await self._session(region, url)
+            log.debug("GET %s (region %s, attempt %d/%d)", shown_url, region, attempt, attempts)
+            try:
+                response = await session.http.get(url)
+            except _TransportError as exc:
+                failure, blocked = str(exc), False
+            else:
+                if is_block_page(response.text):
+                    failure, blocked = f"anti-bot block page (HTTP {response.status})", True
+                    # The block sticks to the cookies: start the next attempt as a new visitor.
+                    await self._drop_session(region, session)
+                elif response.status == 429 or response.status >= 500:
+                    failure, blocked = f"HTTP {response.status}", False
+                elif response.status >= 400:
+                    raise FetchError(f"HTTP {response.status} from {shown_url} (not retried)")
+                else:
+                    return response.text
+            if attempt < attempts:
+                delay = self._backoff_delay(attempt)
+                log.warning(
+                    "DTEK %s attempt %d/%d failed: %s; retrying in %.1f s",
+                    region,
+                    attempt,
+                    attempts,
+                    failure,
+                    delay,
+                )
+                await self._sleep(delay)
+        if blocked:
+            raise BlockedPageError(f"blocked by Imperva/Incapsula after {attempts} attempts ({shown_url})")
+        raise FetchError(f"could not fetch {shown_url} after {attempts} attempts: {failure}")
+
+    async def _session(self, region: str, url: str) -> _RegionSession:
+        session = self._sessions.get(region)
+        if session is None:
+            session = self._sessions[region] = _RegionSession(self._new_http())
+        async with session.lock:
+            if not session.warmed_up:
+                session.warmed_up = True
+                await self._warm_up(session.http, _site_root(url))
+        return session
+
+    async def _warm_up(self, http: _Session, root: str) -> None:
+        # Imperva hands out its visitor cookies on any page; getting them first makes the real request
+        # look like a returning browser. Not getting them is no reason to skip the real request.
+        try:
+            response = await http.get(root)
+        except _TransportError as exc:
+            log.warning("DTEK warm-up GET %s failed, going on without cookies: %s", _safe_url(root), exc)
+            return
+        log.debug("DTEK warm-up GET %s: HTTP %d", _safe_url(root), response.status)
+
+    async def _drop_session(self, region: str, session: _RegionSession) -> None:
+        if self._sessions.get(region) is session:
+            del self._sessions[region]
+        await session.http.aclose()
+
+    def _new_http(self) -> _Session:
+        if self._settings.dtek_http_backend == "curl_cffi":
+            return _CurlSession(self._settings)
+        return _HttpxSession(self._settings)

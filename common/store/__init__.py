@@ -1,0 +1,25 @@
+"""The shared schedule database: one writer (the schedule service), many read-only readers (the bots)."""
+
+from common.store.sqlite import (
+    SCHEMA_VERSION,
+    ChangeRecord,
+    SaveResult,
+    ScheduleReader,
+    ScheduleWriter,
+    SchemaVersionError,
+    ScrapeRecord,
+    StoredSchedule,
+)
+from common.store.url import database_path
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChangeRecord",
+    "SaveResult",
+    "ScheduleReader",
+    "ScheduleWriter",
+    "SchemaVersionError",
+    "ScrapeRecord",
+    "StoredSchedule",
+    "database_path",
+]

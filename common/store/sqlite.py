@@ -1,0 +1,501 @@
+"""The shared schedule database on SQLite: schema, migrations, the writer and the read-only reader.
+
+All SQL of the shared database lives in this module. One process writes (the schedule service);
+any number of bots read through read-only connections. WAL lets readers run during a write, and
+every write is one transaction, so a reader sees either the whole previous scrape or the whole new one.
+
+Timestamps are stored as ISO 8601 text in UTC with a fixed format (so text order is time order)
+and returned as aware datetimes in Kyiv time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiosqlite
+
+from common.schedule import KYIV, RegionSchedule, group_sort_key
+
+BUSY_TIMEOUT_MS = 5000
+OUTCOME_OK = "ok"
+
+_Key = TypeVar("_Key")
+
+# One tuple of statements per schema version, applied in order, each in its own transaction.
+# Never edit a released step: add a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # One row per region that has had a successful scrape.
+        """CREATE TABLE region_state (
+            region       TEXT PRIMARY KEY,
+            version      INTEGER NOT NULL CHECK (version > 0),
+            content_hash TEXT NOT NULL,
+            updated      TEXT,
+            fetched_at   TEXT NOT NULL,
+            changed_at   TEXT NOT NULL
+        )""",
+        """CREATE TABLE day_slots (
+            region TEXT NOT NULL REFERENCES region_state (region),
+            day    TEXT NOT NULL,
+            grp    TEXT NOT NULL,
+            slots  TEXT NOT NULL CHECK (length(slots) = 48),
+            PRIMARY KEY (region, day, grp)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE week_slots (
+            region  TEXT NOT NULL REFERENCES region_state (region),
+            weekday INTEGER NOT NULL CHECK (weekday BETWEEN 1 AND 7),
+            grp     TEXT NOT NULL,
+            slots   TEXT NOT NULL CHECK (length(slots) = 48),
+            PRIMARY KEY (region, weekday, grp)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE group_names (
+            region TEXT NOT NULL REFERENCES region_state (region),
+            grp    TEXT NOT NULL,
+            name   TEXT NOT NULL,
+            PRIMARY KEY (region, grp)
+        ) WITHOUT ROWID""",
+        # Kept apart from region_state: the JSON is large and changes far less often than the schedule.
+        """CREATE TABLE streets (
+            region       TEXT PRIMARY KEY REFERENCES region_state (region),
+            content_hash TEXT NOT NULL,
+            data         TEXT NOT NULL,
+            saved_at     TEXT NOT NULL
+        )""",
+        """CREATE TABLE changes (
+            id          INTEGER PRIMARY KEY,
+            region      TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            detected_at TEXT NOT NULL,
+            day         TEXT NOT NULL,
+            grp         TEXT NOT NULL,
+            old_slots   TEXT,
+            new_slots   TEXT,
+            CHECK (old_slots IS NOT NULL OR new_slots IS NOT NULL)
+        )""",
+        "CREATE INDEX changes_by_region_version ON changes (region, version)",
+        # No foreign key: a region can fail (blocked) before it ever had a successful scrape.
+        """CREATE TABLE scrapes (
+            id               INTEGER PRIMARY KEY,
+            region           TEXT NOT NULL,
+            started_at       TEXT NOT NULL,
+            duration_seconds REAL NOT NULL,
+            outcome          TEXT NOT NULL,
+            error            TEXT,
+            version          INTEGER,
+            CHECK ((outcome = 'ok') = (error IS NULL))
+        )""",
+        "CREATE INDEX scrapes_by_region_started ON scrapes (region, started_at)",
+        "CREATE INDEX scrapes_by_started ON scrapes (started_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaVersionError(RuntimeError):
+    """The database file's schema version does not match this code."""
+
+
+@dataclass(frozen=True)
+class StoredSchedule:
+    schedule: RegionSchedule
+    version: int
+    content_hash: str
+    fetched_at: datetime
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    region: str
+    version: int
+    changed: bool
+    changed_days: int  # rows added to the history: (date, group) pairs whose slots differ
+
+
+@dataclass(frozen=True)
+class ScrapeRecord:
+    region: str
+    started_at: datetime
+    duration_seconds: float
+    outcome: str  # "ok" or an error kind ("blocked", "fetch-failed", ...)
+    error: str | None
+    version: int | None = None  # the region's version after this scrape; None before any success
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    region: str
+    version: int
+    detected_at: datetime
+    day: date
+    group: str
+    old: str | None  # None: the (day, group) is new in this version
+    new: str | None  # None: the (day, group) was removed in this version
+
+
+class _Store:
+    """A connection plus the lock that keeps one coroutine's transaction from interleaving with another's."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+class ScheduleWriter(_Store):
+    """The one writer of the shared database (the schedule service)."""
+
+    @classmethod
+    async def open(cls, path: Path) -> ScheduleWriter:
+        """Creates the file and its directory when missing and migrates the schema to this code's version."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await _set_up_writer(db, path)
+            await _migrate(db, path)
+        except BaseException:
+            await db.close()  # an open aiosqlite thread would keep the process alive
+            raise
+        return cls(db)
+
+    async def save(
+        self,
+        schedule: RegionSchedule,
+        *,
+        streets: Mapping[str, Sequence[str]] | None,
+        fetched_at: datetime,
+        duration_seconds: float,
+    ) -> SaveResult:
+        """Stores one successful scrape. ``streets=None`` keeps the stored streets."""
+        if not schedule.region:
+            raise ValueError("cannot save a schedule without a region")
+        region = schedule.region
+        schedule = _normalised(schedule)
+        content_hash = schedule.content_hash()
+        fetched = _to_text(fetched_at)
+        started = _to_text(fetched_at - timedelta(seconds=duration_seconds))
+        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
+            stored = await _fetch_one(
+                self._db, "SELECT version, content_hash FROM region_state WHERE region = ?", (region,)
+            )
+            if stored is not None and stored[1] == content_hash:
+                changed, version, changed_days = False, stored[0], 0
+                await self._db.execute(
+                    "UPDATE region_state SET fetched_at = ? WHERE region = ?", (fetched, region)
+                )
+            else:
+                changed, version = True, (stored[0] if stored is not None else 0) + 1
+                changed_days = await self._replace_content(region, schedule, version, content_hash, fetched)
+            if streets is not None:
+                await self._save_streets(region, streets, fetched)
+            await self._db.execute(
+                "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
+                " VALUES (?, ?, ?, ?, NULL, ?)",
+                (region, started, duration_seconds, OUTCOME_OK, version),
+            )
+        return SaveResult(region, version, changed, changed_days)
+
+    async def record_failure(
+        self, region: str, *, started_at: datetime, duration_seconds: float, kind: str, error: str
+    ) -> None:
+        """Logs a failed scrape. Never touches the stored schedule: bots keep serving the last good data."""
+        if not kind or kind == OUTCOME_OK:
+            raise ValueError(f"a failure needs an error kind other than {OUTCOME_OK!r}, got {kind!r}")
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
+                " VALUES (?, ?, ?, ?, ?, (SELECT version FROM region_state WHERE region = ?))",
+                (region, _to_text(started_at), duration_seconds, kind, error, region),
+            )
+
+    async def _replace_content(
+        self, region: str, schedule: RegionSchedule, version: int, content_hash: str, fetched: str
+    ) -> int:
+        """Writes a new version of the region's content; returns the number of history rows."""
+        old_days = await _day_rows(self._db, region)
+        new_days = {
+            (day.isoformat(), group): slots
+            for day, groups in schedule.days.items()
+            for group, slots in groups.items()
+        }
+        await self._db.execute(
+            "INSERT INTO region_state (region, version, content_hash, updated, fetched_at, changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (region) DO UPDATE SET version = excluded.version,"
+            " content_hash = excluded.content_hash, updated = excluded.updated,"
+            " fetched_at = excluded.fetched_at, changed_at = excluded.changed_at",
+            (region, version, content_hash, _to_text_or_none(schedule.updated), fetched, fetched),
+        )
+        for table in ("day_slots", "week_slots", "group_names"):
+            await self._db.execute(f"DELETE FROM {table} WHERE region = ?", (region,))
+        await self._db.executemany(
+            "INSERT INTO day_slots (region, day, grp, slots) VALUES (?, ?, ?, ?)",
+            [(region, day, group, slots) for (day, group), slots in new_days.items()],
+        )
+        await self._db.executemany(
+            "INSERT INTO week_slots (region, weekday, grp, slots) VALUES (?, ?, ?, ?)",
+            [
+                (region, wd, group, slots)
+                for wd, groups in schedule.week.items()
+                for group, slots in groups.items()
+            ],
+        )
+        await self._db.executemany(
+            "INSERT INTO group_names (region, grp, name) VALUES (?, ?, ?)",
+            [(region, group, name) for group, name in schedule.groups.items()],
+        )
+        history = _day_changes(old_days, new_days)
+        await self._db.executemany(
+            "INSERT INTO changes (region, version, detected_at, day, grp, old_slots, new_slots)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(region, version, fetched, *change) for change in history],
+        )
+        return len(history)
+
+    async def _save_streets(self, region: str, streets: Mapping[str, Sequence[str]], saved: str) -> None:
+        """Rewrites the street list only when its hash differs from the stored one (it is large)."""
+        data = json.dumps({k: list(v) for k, v in streets.items()}, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        await self._db.execute(
+            "INSERT INTO streets (region, content_hash, data, saved_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (region) DO UPDATE SET content_hash = excluded.content_hash,"
+            " data = excluded.data, saved_at = excluded.saved_at"
+            " WHERE streets.content_hash <> excluded.content_hash",
+            (region, digest, data, saved),
+        )
+
+
+class ScheduleReader(_Store):
+    """A read-only view of the shared database for the bots."""
+
+    @classmethod
+    async def open(cls, path: Path) -> ScheduleReader:
+        """Opens ``path`` read-only; the schema must be exactly this code's version."""
+        db = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA query_only = ON")
+            _check_reader_schema(await _user_version(db), path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def versions(self) -> dict[str, int]:
+        """Region -> version: one cheap query for watchers polling for changes."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall("SELECT region, version FROM region_state")
+        return {region: version for region, version in rows}
+
+    async def regions(self) -> list[str]:
+        async with self._lock:
+            rows = await self._db.execute_fetchall("SELECT region FROM region_state ORDER BY region")
+        return [region for (region,) in rows]
+
+    async def load(self, region: str) -> StoredSchedule | None:
+        """The region's current schedule, all read from one snapshot; None before its first success."""
+        async with self._lock, _transaction(self._db, "BEGIN"):
+            state = await _fetch_one(
+                self._db,
+                "SELECT version, content_hash, updated, fetched_at, changed_at"
+                " FROM region_state WHERE region = ?",
+                (region,),
+            )
+            if state is None:
+                return None
+            names = await self._db.execute_fetchall(
+                "SELECT grp, name FROM group_names WHERE region = ? ORDER BY grp", (region,)
+            )
+            days = await _day_rows(self._db, region)
+            week = await self._db.execute_fetchall(
+                "SELECT weekday, grp, slots FROM week_slots WHERE region = ? ORDER BY weekday, grp", (region,)
+            )
+        version, content_hash, updated, fetched_at, changed_at = state
+        schedule = RegionSchedule(
+            region=region,
+            updated=_from_text(updated) if updated is not None else None,
+            groups={group: name for group, name in names},
+            days=_nested((date.fromisoformat(day), group, slots) for (day, group), slots in days.items()),
+            week=_nested(week),
+        )
+        return StoredSchedule(schedule, version, content_hash, _from_text(fetched_at), _from_text(changed_at))
+
+    async def streets(self, region: str) -> dict[str, list[str]] | None:
+        """Settlement -> street names as last published; None if no page ever carried them."""
+        async with self._lock:
+            row = await _fetch_one(self._db, "SELECT data FROM streets WHERE region = ?", (region,))
+        return json.loads(row[0]) if row is not None else None
+
+    async def last_success(self, region: str) -> datetime | None:
+        """When the region was last scraped successfully (failed scrapes do not count)."""
+        async with self._lock:
+            row = await _fetch_one(
+                self._db, "SELECT fetched_at FROM region_state WHERE region = ?", (region,)
+            )
+        return _from_text(row[0]) if row is not None else None
+
+    async def recent_scrapes(self, region: str | None = None, limit: int = 20) -> list[ScrapeRecord]:
+        """The newest scrapes first, successful or not, of one region or of all."""
+        columns = "SELECT region, started_at, duration_seconds, outcome, error, version FROM scrapes"
+        order = "ORDER BY started_at DESC, id DESC LIMIT ?"
+        async with self._lock:
+            if region is None:
+                rows = await self._db.execute_fetchall(f"{columns} {order}", (limit,))
+            else:
+                rows = await self._db.execute_fetchall(f"{columns} WHERE region = ? {order}", (region, limit))
+        return [
+            ScrapeRecord(region, _from_text(started), duration, outcome, error, version)
+            for region, started, duration, outcome, error, version in rows
+        ]
+
+    async def changes(self, region: str, *, after_version: int = 0) -> list[ChangeRecord]:
+        """History rows of versions newer than ``after_version``, oldest first."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT version, detected_at, day, grp, old_slots, new_slots FROM changes"
+                " WHERE region = ? AND version > ? ORDER BY version, id",
+                (region, after_version),
+            )
+        return [
+            ChangeRecord(region, version, _from_text(detected), date.fromisoformat(day), group, old, new)
+            for version, detected, day, group, old, new in rows
+        ]
+
+
+@asynccontextmanager
+async def _transaction(db: aiosqlite.Connection, begin: str) -> AsyncIterator[None]:
+    """An explicit transaction (the connection runs in autocommit mode): COMMIT on success, else ROLLBACK."""
+    await db.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:  # SQLite itself rolls back after some errors (disk full, I/O)
+            await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+
+
+async def _set_up_writer(db: aiosqlite.Connection, path: Path) -> None:
+    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = await _fetch_one(db, "PRAGMA journal_mode = WAL", ())
+    if mode is None or str(mode[0]).lower() != "wal":
+        # Without WAL every write would block the readers (e.g. on a file system without shared memory).
+        raise RuntimeError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
+    await db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash may lose the last commit only
+    await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    """Applies missing steps; the version is re-read under the write lock, so a racing writer is harmless."""
+    for version, statements in enumerate(MIGRATIONS, start=1):
+        async with _transaction(db, "BEGIN IMMEDIATE"):
+            current = await _user_version(db)
+            if current > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{path} has schema version {current}, newer than this code's {SCHEMA_VERSION};"
+                    " upgrade the program"
+                )
+            if current >= version:
+                continue
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version}")
+
+
+def _read_only_uri(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"schedule database {path} does not exist; the schedule service creates it on its first run"
+        )
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _check_reader_schema(current: int, path: Path) -> None:
+    if current > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {current}, newer than this code's {SCHEMA_VERSION}; upgrade the bot"
+        )
+    if current < SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {current}, this code needs {SCHEMA_VERSION};"
+            " start the schedule service (it creates and migrates the database) or check the path"
+        )
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    row = await _fetch_one(db, "PRAGMA user_version", ())
+    return int(row[0]) if row is not None else 0
+
+
+async def _fetch_one(
+    db: aiosqlite.Connection, sql: str, params: tuple[object, ...]
+) -> tuple[Any, ...] | None:
+    async with db.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _day_rows(db: aiosqlite.Connection, region: str) -> dict[tuple[str, str], str]:
+    rows = await db.execute_fetchall(
+        "SELECT day, grp, slots FROM day_slots WHERE region = ? ORDER BY day, grp", (region,)
+    )
+    return {(day, group): slots for day, group, slots in rows}
+
+
+def _day_changes(
+    old: Mapping[tuple[str, str], str], new: Mapping[tuple[str, str], str]
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(day, group, old, new) for every pair whose slots differ, appeared or disappeared."""
+    keys = sorted(old.keys() | new.keys(), key=lambda key: (key[0], group_sort_key(key[1])))
+    return [
+        (day, group, old.get((day, group)), new.get((day, group)))
+        for day, group in keys
+        if old.get((day, group)) != new.get((day, group))
+    ]
+
+
+def _nested(rows: Iterable[tuple[_Key, str, str]]) -> dict[_Key, dict[str, str]]:
+    nested: dict[_Key, dict[str, str]] = {}
+    for key, group, slots in rows:
+        nested.setdefault(key, {})[group] = slots
+    return nested
+
+
+def _normalised(schedule: RegionSchedule) -> RegionSchedule:
+    """Kyiv time for ``updated``, as the reader returns it, so the stored hash matches the loaded schedule."""
+    if schedule.updated is None:
+        return schedule
+    return dataclasses.replace(schedule, updated=_from_text(_to_text(schedule.updated)))
+
+
+def _to_text(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"timestamps must be timezone-aware, got naive {moment!r}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _to_text_or_none(moment: datetime | None) -> str | None:
+    return _to_text(moment) if moment is not None else None
+
+
+def _from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(KYIV)

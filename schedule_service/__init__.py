@@ -1,0 +1,1 @@
+"""The schedule service: scrapes every DTEK region into the shared SQLite DB."""

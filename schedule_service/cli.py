@@ -1,0 +1,236 @@
+"""Command line of the schedule service: ``python -m schedule_service [--once | COMMAND ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from common.dtek.errors import PageError
+from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.dtek.fetch import DtekFetcher
+from common.dtek.parse import parse_page
+from common.dtek.regions import validate_region
+from common.schedule import RegionSchedule, canonical_json, resolve_group
+from common.store import ScheduleReader, ScheduleWriter, StoredSchedule, database_path
+from schedule_service.scrape import kyiv_now, scrape_cycle
+from schedule_service.service import run_service
+from schedule_service.settings import ServiceSettings
+from schedule_service.timeline import render_timeline
+
+log = logging.getLogger("schedule_service")
+
+DEMO_DB = "data/demo.db"
+DEMO_REGION = "kem"
+DEMO_GROUP = "3.2"
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m schedule_service",
+        description="Scrapes DTEK outage schedules into the shared SQLite DB. "
+        "Without a command it runs forever.",
+    )
+    parser.add_argument("--once", action="store_true", help="scrape every region once, then exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    parse_cmd = commands.add_parser("parse", help="parse a saved page and print canonical JSON")
+    parse_cmd.add_argument("page_file", type=Path)
+    parse_cmd.add_argument("--region", help="region code (default: read from the page)")
+    parse_cmd.add_argument("--json", action="store_true", help="print JSON (the only output format)")
+
+    show = commands.add_parser("show", help="show one group's schedule from the shared DB")
+    show.add_argument("group", help="group as 3.2 or GPV3.2")
+    show.add_argument("--region", help="region code (default: the first of DTEK_REGIONS)")
+    show.add_argument("--date", type=date.fromisoformat, help="only this date (YYYY-MM-DD)")
+    show.add_argument("--json", action="store_true", help="canonical JSON restricted to the group")
+
+    health = commands.add_parser("health", help="exit 0 if every region was scraped recently")
+    health.add_argument("--max-age-minutes", type=float, help="default: twice the scrape interval")
+
+    commands.add_parser("demo", help="offline demo: scrape a local fake DTEK site into data/demo.db")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "parse":
+            return parse_command(args.page_file, region=args.region)
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if args.command == "show":
+            return asyncio.run(show_command(settings, args.group, args.region, args.date, args.json))
+        if args.command == "health":
+            return asyncio.run(health_command(settings, args.max_age_minutes))
+        if args.command == "demo":
+            return asyncio.run(demo_command(settings))
+        return asyncio.run(scrape_command(settings, once=args.once))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def load_settings() -> ServiceSettings:
+    try:
+        return ServiceSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid settings: {problems}") from None
+
+
+def db_path(settings: ServiceSettings) -> Path:
+    try:
+        return database_path(settings.schedule_db_url)
+    except ValueError as exc:
+        raise CliError(f"SCHEDULE_DB_URL: {exc}") from None
+
+
+def parse_command(page_file: Path, *, region: str | None) -> int:
+    try:
+        html = page_file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CliError(f"cannot read {page_file}: {exc.strerror}") from None
+    if region:
+        region = _checked_region(region)
+    try:
+        page = parse_page(html, region=region)
+    except PageError as exc:
+        raise CliError(f"{page_file} is not a schedule page: {exc}") from None
+    for warning in page.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(canonical_json(page.schedule))
+    return 0
+
+
+async def scrape_command(settings: ServiceSettings, *, once: bool) -> int:
+    async with DtekFetcher(settings) as fetcher, await ScheduleWriter.open(db_path(settings)) as writer:
+        if once:
+            outcomes = await scrape_cycle(
+                settings.dtek_regions,
+                fetcher=fetcher,
+                writer=writer,
+                spacing_seconds=settings.region_spacing_seconds,
+            )
+            return 0 if all(o.ok for o in outcomes) else 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_service(settings, fetcher=fetcher, writer=writer, stop=stop)
+        return 0
+
+
+async def show_command(
+    settings: ServiceSettings, group_text: str, region: str | None, day: date | None, as_json: bool
+) -> int:
+    region = _checked_region(region) if region else settings.dtek_regions[0]
+    stored = await _load_stored(db_path(settings), region)
+    try:
+        group = resolve_group(stored.schedule, group_text)
+    except ValueError as exc:
+        raise CliError(f"{exc} (region {region})") from None
+    schedule = stored.schedule.restricted_to(group)
+    if day:
+        schedule = _only_day(schedule, day)
+    if as_json:
+        print(canonical_json(schedule))
+    else:
+        print(render_timeline(schedule, group, now=kyiv_now(), fetched_at=stored.fetched_at))
+    return 0
+
+
+async def health_command(settings: ServiceSettings, max_age_minutes: float | None) -> int:
+    if max_age_minutes is None:
+        max_age_minutes = 2 * settings.scrape_interval_minutes
+    max_age = timedelta(minutes=max_age_minutes)
+    path = db_path(settings)
+    try:
+        reader = await ScheduleReader.open(path)
+    except FileNotFoundError:
+        print(f"unhealthy: no schedule DB at {path} yet", file=sys.stderr)
+        return 1
+    async with reader:
+        now = kyiv_now()
+        problems = []
+        for region in settings.dtek_regions:
+            last = await reader.last_success(region)
+            if last is None:
+                problems.append(f"{region}: never scraped successfully")
+            elif now - last > max_age:
+                minutes = (now - last).total_seconds() / 60
+                problems.append(f"{region}: last success {minutes:.0f} min ago")
+    if problems:
+        print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    print(f"healthy: {len(settings.dtek_regions)} region(s) scraped within {max_age}")
+    return 0
+
+
+async def demo_command(settings: ServiceSettings) -> int:
+    """Everything the service does, offline: a fake DTEK site on 127.0.0.1, the real fetcher and writer."""
+    demo_settings = settings.model_copy(
+        update={
+            "dtek_regions": [DEMO_REGION],
+            "dtek_http_backend": "httpx",
+            "schedule_db_url": DEMO_DB,
+            "region_spacing_seconds": 0.0,
+        }
+    )
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule(DEMO_REGION, kyiv_now().date()), streets=SAMPLE_STREETS)
+        demo_settings.dtek_url_template = site.url_template
+        print(f"fake DTEK site at {site.base_url}; scraping into {DEMO_DB}", file=sys.stderr)
+        async with DtekFetcher(demo_settings) as fetcher, await ScheduleWriter.open(Path(DEMO_DB)) as writer:
+            outcomes = await scrape_cycle([DEMO_REGION], fetcher=fetcher, writer=writer, spacing_seconds=0)
+    if not all(o.ok for o in outcomes):
+        raise CliError(f"demo scrape failed: {outcomes[0].detail}", exit_code=1)
+    return await show_command(demo_settings, DEMO_GROUP, DEMO_REGION, None, as_json=False)
+
+
+async def _load_stored(path: Path, region: str) -> StoredSchedule:
+    try:
+        reader = await ScheduleReader.open(path)
+    except FileNotFoundError:
+        raise CliError(f"no schedule DB at {path}; run the service first") from None
+    async with reader:
+        stored = await reader.load(region)
+        if stored is None:
+            known = ", ".join(await reader.regions()) or "none yet"
+            raise CliError(f"no data for region {region!r}; regions in the DB: {known}")
+    return stored
+
+
+def _checked_region(region: str) -> str:
+    try:
+        return validate_region(region)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _only_day(schedule: RegionSchedule, day: date) -> RegionSchedule:
+    return RegionSchedule(
+        region=schedule.region,
+        updated=schedule.updated,
+        groups=schedule.groups,
+        days={d: g for d, g in schedule.days.items() if d == day},
+        week=schedule.week,
+    )

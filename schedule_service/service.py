@@ -1,0 +1,41 @@
+"""The long-running service: a scrape cycle every interval, with jitter, until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from common.store import ScheduleWriter
+from schedule_service.scrape import PageFetcher, scrape_cycle, wait_or_stop
+from schedule_service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+async def run_service(
+    settings: ServiceSettings,
+    *,
+    fetcher: PageFetcher,
+    writer: ScheduleWriter,
+    stop: asyncio.Event,
+    random_fraction: Callable[[], float] = random.random,
+) -> None:
+    interval = settings.scrape_interval_minutes * 60
+    log.info("service started: regions=%s interval=%.0f min", ",".join(settings.dtek_regions), interval / 60)
+    while not stop.is_set():
+        started = time.monotonic()
+        outcomes = await scrape_cycle(
+            settings.dtek_regions,
+            fetcher=fetcher,
+            writer=writer,
+            spacing_seconds=settings.region_spacing_seconds,
+            stop=stop,
+        )
+        failed = [o.region for o in outcomes if not o.ok]
+        log.info("cycle done: %d ok, failed=%s", len(outcomes) - len(failed), ",".join(failed) or "none")
+        pause = interval + random_fraction() * settings.scrape_jitter_seconds - (time.monotonic() - started)
+        await wait_or_stop(stop, pause)
+    log.info("service stopped")

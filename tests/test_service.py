@@ -1,0 +1,194 @@
+"""The schedule service end to end: its CLI run as a real process against the fake DTEK site."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from common.dtek.fake_site import FakeDtekSite, sample_schedule
+from common.dtek.page_builder import build_page
+from common.schedule import KYIV, RegionSchedule
+from tests.conftest import REPO_ROOT
+
+TODAY = datetime.now(KYIV).date()
+
+
+class Service:
+    """Runs ``python -m schedule_service`` with an environment pointing at the fake site and a temp DB."""
+
+    def __init__(self, site: FakeDtekSite, db: Path, regions: str = "kem,oem") -> None:
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "DTEK_URL_TEMPLATE": site.url_template,
+            "DTEK_REGIONS": regions,
+            "SCHEDULE_DB_URL": f"sqlite:///{db}",
+            "REGION_SPACING_SECONDS": "0",
+            "DTEK_RETRY_ATTEMPTS": "2",
+            "DTEK_RETRY_BASE_DELAY_SECONDS": "0",
+            "SCRAPE_INTERVAL_MINUTES": "0.02",
+            "SCRAPE_JITTER_SECONDS": "0",
+        }
+
+    async def start(self, *args: str, cwd: Path = REPO_ROOT) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "schedule_service",
+            *args,
+            cwd=cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def run(self, *args: str, cwd: Path = REPO_ROOT) -> tuple[int, str, str]:
+        process = await self.start(*args, cwd=cwd)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.fixture
+async def site():
+    async with FakeDtekSite() as fake:
+        fake.publish(sample_schedule("kem", TODAY))
+        fake.publish(sample_schedule("oem", TODAY, groups=4))
+        yield fake
+
+
+@pytest.fixture
+def service(site: FakeDtekSite, tmp_path: Path) -> Service:
+    return Service(site, tmp_path / "shared" / "schedules.db")
+
+
+async def test_once_then_show_matches_parse(site: FakeDtekSite, service: Service, tmp_path: Path):
+    code, _, stderr = await service.run("--once")
+    assert code == 0, stderr
+    assert "scrape region=kem outcome=ok" in stderr
+    assert "scrape region=oem outcome=ok" in stderr
+
+    page_file = tmp_path / "kem.html"
+    page_file.write_text(site.pages["kem"], encoding="utf-8")
+    code, parsed, _ = await service.run("parse", str(page_file), "--json")
+    assert code == 0
+    code, shown, _ = await service.run("show", "GPV3.2", "--region", "kem", "--json")
+    assert code == 0
+    expected = RegionSchedule.from_canonical(json.loads(parsed)).restricted_to("GPV3.2").to_canonical()
+    assert json.loads(shown) == expected
+    assert set(expected["days"]) == {TODAY.isoformat(), date.fromordinal(TODAY.toordinal() + 1).isoformat()}
+
+
+async def test_show_human_timeline(service: Service):
+    assert (await service.run("--once"))[0] == 0
+    code, out, _ = await service.run("show", "3.2", "--region", "kem")
+    assert code == 0
+    assert "Черга 3.2" in out
+    assert "Today," in out
+    assert "Tomorrow," in out
+    assert "no power" in out
+    assert "–" in out  # ranges like 00:00–02:00
+
+
+async def test_show_bad_input(service: Service):
+    assert (await service.run("--once"))[0] == 0
+    code, out, err = await service.run("show", "9.9", "--region", "kem")
+    assert (code, out) == (2, "")
+    assert "unknown group '9.9'" in err
+    assert "3.2" in err
+    code, out, err = await service.run("show", "3.2", "--region", "lviv")
+    assert (code, out) == (2, "")
+    assert "valid regions: kem, krem, oem, dnem, dem" in err
+    code, _, err = await service.run("show", "3.2", "--region", "dem")
+    assert code == 2
+    assert "regions in the DB: kem, oem" in err
+
+
+async def test_blocked_region_fails_the_run_and_keeps_good_data(site: FakeDtekSite, service: Service):
+    assert (await service.run("--once"))[0] == 0
+    _, before, _ = await service.run("show", "3.2", "--region", "oem", "--json")
+    site.blocked.add("oem")
+    code, _, stderr = await service.run("--once")
+    assert code == 1
+    assert "scrape region=oem outcome=blocked" in stderr
+    assert "scrape region=kem outcome=ok" in stderr  # one region failing does not stop the others
+    code, after, _ = await service.run("show", "3.2", "--region", "oem", "--json")
+    assert code == 0
+    assert after == before
+
+
+async def test_nothing_published_is_recorded(site: FakeDtekSite, service: Service):
+    empty = RegionSchedule(region="kem", updated=datetime(2026, 8, 1, 10, 0, tzinfo=KYIV))
+    site.pages["kem"] = build_page(empty)
+    code, _, stderr = await service.run("--once")
+    assert code == 0
+    assert "scrape region=kem outcome=nothing-published" in stderr
+
+
+async def test_health(site: FakeDtekSite, service: Service):
+    code, _, err = await service.run("health")
+    assert code == 1
+    assert "no schedule DB" in err
+    assert (await service.run("--once"))[0] == 0
+    code, out, _ = await service.run("health")
+    assert code == 0
+    assert "healthy" in out
+    code, _, err = await service.run("health", "--max-age-minutes", "0")
+    assert code == 1
+    assert "kem: last success" in err
+    site.blocked.add("kem")
+    service.env["DTEK_REGIONS"] = "kem,krem"
+    await service.run("--once")
+    code, _, err = await service.run("health")
+    assert code == 1
+    assert "krem: never scraped successfully" in err
+
+
+async def test_runs_until_sigterm(service: Service):
+    process = await service.start()
+    db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
+    for _ in range(200):  # the service scrapes every ~1.2 s here; wait for two cycles
+        await asyncio.sleep(0.1)
+        if db.exists() and _successful_scrapes(db) >= 4:
+            break
+    assert _successful_scrapes(db) >= 4
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode == 0
+    assert "service stopped" in stderr.decode()
+
+
+def _successful_scrapes(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        log_table = next(name for name in tables if "scrape" in name)
+        return connection.execute(f"SELECT count(*) FROM {log_table} WHERE outcome = 'ok'").fetchone()[0]
+
+
+async def test_demo_runs_offline(service: Service, tmp_path: Path):
+    code, out, err = await service.run("demo", cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "data" / "demo.db").exists()
+    assert "Черга 3.2" in out
+    assert "Today," in out
+
+
+async def test_invalid_settings_are_one_clear_line(service: Service):
+    service.env["DTEK_REGIONS"] = "kem,atlantis"
+    code, out, err = await service.run("--once")
+    assert (code, out) == (2, "")
+    assert "unknown region 'atlantis'" in err
+    assert "Traceback" not in err
+    service.env["DTEK_REGIONS"] = "kem"
+    service.env["SCHEDULE_DB_URL"] = "postgresql://bot:hunter2@db/schedules"
+    code, _, err = await service.run("--once")
+    assert code == 2
+    assert "SCHEDULE_DB_URL" in err
+    assert "hunter2" not in err
