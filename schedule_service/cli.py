@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per scrape says enough
         if args.command == "show":
             return asyncio.run(show_command(settings, args.group, args.region, args.date, args.json))
         if args.command == "health":

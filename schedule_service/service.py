@@ -7,9 +7,10 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from common.store import ScheduleWriter
-from schedule_service.scrape import PageFetcher, scrape_cycle, wait_or_stop
+from schedule_service.scrape import PageFetcher, kyiv_now, scrape_cycle, wait_or_stop
 from schedule_service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ async def run_service(
         )
         failed = [o.region for o in outcomes if not o.ok]
         log.info("cycle done: %d ok, failed=%s", len(outcomes) - len(failed), ",".join(failed) or "none")
+        pruned = await writer.prune_history(kyiv_now() - timedelta(days=settings.history_retention_days))
+        if pruned:
+            log.info("pruned %d history rows older than %d days", pruned, settings.history_retention_days)
         pause = interval + random_fraction() * settings.scrape_jitter_seconds - (time.monotonic() - started)
         await wait_or_stop(stop, pause)
     log.info("service stopped")

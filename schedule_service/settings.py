@@ -14,4 +14,6 @@ class ServiceSettings(DtekSettings):
     scrape_jitter_seconds: float = Field(60.0, ge=0)
     # Pause between two regions of one cycle, so the sites are not hit at once.
     region_spacing_seconds: float = Field(10.0, ge=0)
+    # Scrape log and change history older than this are deleted, so the file does not grow forever.
+    history_retention_days: int = Field(90, ge=1)
     log_level: str = "INFO"

@@ -16,6 +16,7 @@ import pytest
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.page_builder import build_page
 from common.schedule import KYIV, RegionSchedule
+from common.store import ScheduleReader, SchemaVersionError
 from tests.conftest import REPO_ROOT
 
 TODAY = datetime.now(KYIV).date()
@@ -156,20 +157,22 @@ async def test_runs_until_sigterm(service: Service):
     db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
     for _ in range(200):  # the service scrapes every ~1.2 s here; wait for two cycles
         await asyncio.sleep(0.1)
-        if db.exists() and _successful_scrapes(db) >= 4:
+        if await _successful_scrapes(db) >= 4:
             break
-    assert _successful_scrapes(db) >= 4
+    assert await _successful_scrapes(db) >= 4
     process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 0
     assert "service stopped" in stderr.decode()
 
 
-def _successful_scrapes(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        log_table = next(name for name in tables if "scrape" in name)
-        return connection.execute(f"SELECT count(*) FROM {log_table} WHERE outcome = 'ok'").fetchone()[0]
+async def _successful_scrapes(db: Path) -> int:
+    try:
+        reader = await ScheduleReader.open(db)
+    except (FileNotFoundError, SchemaVersionError, sqlite3.Error):
+        return 0  # the service has not created or migrated the file yet
+    async with reader:
+        return sum(s.outcome == "ok" for s in await reader.recent_scrapes(limit=100))
 
 
 async def test_demo_runs_offline(service: Service, tmp_path: Path):

@@ -411,3 +411,17 @@ async def test_readers_in_other_processes_never_see_a_torn_write(db_path: Path) 
         assert report["error_count"] == 0, report
         assert report["loads"] >= 20, report
         assert report["versions"] >= 5, report
+
+
+async def test_prune_history_keeps_current_data(writer: ScheduleWriter, db_path: Path) -> None:
+    await save(writer, BASE, T0)
+    await save(writer, make_schedule({D1: {"GPV1.1": OFF}}), T0 + timedelta(days=100))
+    await writer.record_failure("kem", started_at=T0, duration_seconds=1, kind="blocked", error="blocked")
+    deleted = await writer.prune_history(T0 + timedelta(days=10))
+    assert deleted == 2 + 3  # two old scrape rows, three history rows of version 1
+    async with await ScheduleReader.open(db_path) as reader:
+        assert [c.version for c in await reader.changes("kem")] == [2, 2, 2]
+        assert len(await reader.recent_scrapes("kem")) == 1
+        stored = await reader.load("kem")
+    assert stored is not None
+    assert stored.version == 2

@@ -228,6 +228,14 @@ class ScheduleWriter(_Store):
                 (region, _to_text(started_at), duration_seconds, kind, error, region),
             )
 
+    async def prune_history(self, before: datetime) -> int:
+        """Deletes scrape log and change history rows older than ``before``; returns how many went."""
+        cutoff = _to_text(before)
+        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
+            scrapes = await self._db.execute("DELETE FROM scrapes WHERE started_at < ?", (cutoff,))
+            changes = await self._db.execute("DELETE FROM changes WHERE detected_at < ?", (cutoff,))
+        return scrapes.rowcount + changes.rowcount
+
     async def _replace_content(
         self, region: str, schedule: RegionSchedule, version: int, content_hash: str, fetched: str
     ) -> int:
