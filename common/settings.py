@@ -48,3 +48,20 @@ class DtekSettings(BaseSettings):
 
     def page_url(self, region: str) -> str:
         return self.dtek_url_template.format(region=region)
+
+
+class SourceSettings(DtekSettings):
+    """Where a bot gets schedules: the shared DB when ``SCHEDULE_DB_URL`` is set, else its own scrape."""
+
+    schedule_db_url: str | None = None
+    cache_duration_minutes: float = Field(30.0, gt=0)
+    watch_interval_seconds: float = Field(60.0, gt=0)
+    # Admins may force a fresh load, but never more often than this across the whole bot.
+    force_refresh_interval_minutes: float = Field(5.0, ge=0)
+    # Data older than this is shown with a "may be out of date" note.
+    stale_after_minutes: float = Field(90.0, gt=0)
+
+    @field_validator("schedule_db_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from common.asyncutil import wait_or_stop
 from common.dtek.errors import DtekError
 from common.dtek.parse import parse_page
 from common.schedule import KYIV
@@ -95,12 +96,3 @@ async def scrape_cycle(
             log.exception("scrape region=%s outcome=error", region)
             outcomes.append(ScrapeOutcome(region, False, "error", f"{type(exc).__name__}: {exc}", 0.0))
     return outcomes
-
-
-async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleeps up to ``seconds``; True as soon as ``stop`` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0))
-    except TimeoutError:
-        return False
-    return True

@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from common.asyncutil import wait_or_stop
 from common.store import ScheduleWriter
-from schedule_service.scrape import PageFetcher, kyiv_now, scrape_cycle, wait_or_stop
+from schedule_service.scrape import PageFetcher, kyiv_now, scrape_cycle
 from schedule_service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Schedule pictures (PNG) for the bots."""

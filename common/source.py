@@ -1,0 +1,285 @@
+"""Where the bots get schedules: the shared DB (shared mode) or their own scrape (standalone mode),
+behind an in-memory TTL cache with single flight and stale-if-error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from cachetools import TTLCache
+
+from common.dtek.errors import DtekError
+from common.dtek.fetch import DtekFetcher
+from common.dtek.parse import Streets, parse_page
+from common.schedule import KYIV, RegionSchedule
+from common.settings import SourceSettings
+from common.store import ScheduleReader, SchemaVersionError, database_path
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Now = Callable[[], datetime]
+
+
+def kyiv_now() -> datetime:
+    return datetime.now(KYIV)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One region's schedule as a bot holds it."""
+
+    schedule: RegionSchedule
+    version: str  # changes whenever the content changes
+    fetched_at: datetime  # when the data came from DTEK
+    stale: bool = False  # the last refresh failed, or the data is older than the stale limit
+    error: str | None = None  # why the last refresh failed
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.fetched_at
+
+
+class SourceUnavailable(Exception):
+    """No data could be loaded and there is no earlier data to fall back on."""
+
+
+class RefreshTooSoon(Exception):
+    """A forced refresh was asked for too soon after the previous one."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"a forced refresh is possible again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class ScheduleLoader(Protocol):
+    mode: str
+
+    async def load(self, region: str) -> Snapshot | None:
+        """The region's data now; None when there is none yet (not an error)."""
+
+    async def version(self, region: str) -> str | None:
+        """A cheap version check; None when this loader cannot tell without loading."""
+
+    async def streets(self, region: str) -> Streets | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SharedDbLoader:
+    """Reads the shared DB the schedule service writes, read-only, tolerating a file that isn't there yet."""
+
+    mode = "shared"
+
+    def __init__(self, path: Path, *, now: Now = kyiv_now) -> None:
+        self._path = path
+        self._now = now
+        self._reader: ScheduleReader | None = None
+
+    async def _open(self) -> ScheduleReader | None:
+        if self._reader is None:
+            try:
+                self._reader = await ScheduleReader.open(self._path)
+            except (FileNotFoundError, SchemaVersionError) as exc:
+                # The service has not created (or migrated) the file yet: "no data yet", try again later.
+                log.info("shared schedule DB not ready: %s", exc)
+                return None
+        return self._reader
+
+    async def load(self, region: str) -> Snapshot | None:
+        reader = await self._open()
+        stored = await reader.load(region) if reader else None
+        if stored is None:
+            return None
+        return Snapshot(stored.schedule, str(stored.version), stored.fetched_at)
+
+    async def version(self, region: str) -> str | None:
+        reader = await self._open()
+        if reader is None:
+            return None
+        version = (await reader.versions()).get(region)
+        return str(version) if version is not None else None
+
+    async def streets(self, region: str) -> Streets | None:
+        reader = await self._open()
+        return await reader.streets(region) if reader else None
+
+    async def aclose(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+
+class PageFetcher(Protocol):
+    async def fetch_page(self, region: str) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ScrapeLoader:
+    """Scrapes DTEK itself (standalone mode); the parse runs in a thread to keep the event loop free."""
+
+    mode = "standalone"
+
+    def __init__(self, fetcher: PageFetcher, *, now: Now = kyiv_now) -> None:
+        self._fetcher = fetcher
+        self._now = now
+        self._streets: dict[str, Streets] = {}
+
+    async def load(self, region: str) -> Snapshot:
+        html = await self._fetcher.fetch_page(region)
+        page = await asyncio.to_thread(parse_page, html, region=region)
+        if page.streets is not None:
+            self._streets[region] = page.streets
+        return Snapshot(page.schedule, page.schedule.content_hash(), self._now())
+
+    async def version(self, region: str) -> str | None:
+        return None  # only a new scrape can tell; the cache's TTL decides when that happens
+
+    async def streets(self, region: str) -> Streets | None:
+        return self._streets.get(region)
+
+    async def aclose(self) -> None:
+        await self._fetcher.aclose()
+
+
+class CachedSource:
+    """The TTL cache in front of a loader.
+
+    - Single flight: however many callers miss at once, one load runs and all of them get its result.
+    - Stale-if-error: a failed load serves the last good data marked stale; the failure is remembered for
+      ``failure_cooldown`` seconds so that users asking again do not hammer DTEK.
+    - Forced refreshes are rate-limited across the whole bot.
+    """
+
+    def __init__(
+        self,
+        loader: ScheduleLoader,
+        *,
+        ttl_seconds: float,
+        stale_after: timedelta,
+        force_interval_seconds: float = 300.0,
+        failure_cooldown_seconds: float | None = None,
+        clock: Clock = time.monotonic,
+        now: Now = kyiv_now,
+    ) -> None:
+        self.loader = loader
+        self._fresh: TTLCache[str, Snapshot] = TTLCache(maxsize=64, ttl=ttl_seconds, timer=clock)
+        self._last_good: dict[str, Snapshot] = {}
+        self._failed: dict[str, tuple[float, str]] = {}  # region -> (retry after, error)
+        self._inflight: dict[str, asyncio.Task[Snapshot | None]] = {}
+        self._stale_after = stale_after
+        self._force_interval = force_interval_seconds
+        self._failure_cooldown = (
+            failure_cooldown_seconds if failure_cooldown_seconds is not None else min(ttl_seconds, 300.0)
+        )
+        self._last_forced: float | None = None
+        self._clock = clock
+        self._now = now
+
+    @property
+    def mode(self) -> str:
+        return self.loader.mode
+
+    async def get(self, region: str) -> Snapshot | None:
+        """The region's schedule: cached, else loaded once. None when there is no data yet.
+
+        Raises ``SourceUnavailable`` when loading fails and nothing was ever loaded.
+        """
+        cached = self._fresh.get(region)
+        if cached is None:
+            cached = await self._load_once(region)
+        return self._marked(cached)
+
+    async def latest(self, region: str) -> Snapshot | None:
+        """Like :meth:`get`, but first asks the loader cheaply whether a newer version exists."""
+        cached = self._fresh.get(region)
+        version = await self.loader.version(region)
+        if cached is not None and version is not None and version != cached.version:
+            self._fresh.pop(region, None)
+        return await self.get(region)
+
+    async def refresh(self, region: str, *, force: bool = False) -> Snapshot | None:
+        """Drops the cached copy and loads again. ``force`` (admins) is rate-limited bot-wide."""
+        if force:
+            now = self._clock()
+            if self._last_forced is not None and now - self._last_forced < self._force_interval:
+                raise RefreshTooSoon(self._force_interval - (now - self._last_forced))
+            self._last_forced = now
+            self._failed.pop(region, None)
+        self._fresh.pop(region, None)
+        return self._marked(await self._load_once(region))
+
+    async def streets(self, region: str) -> Streets | None:
+        streets = await self.loader.streets(region)
+        if streets is None and self.mode == "standalone":
+            await self.get(region)  # the page carries the streets
+            streets = await self.loader.streets(region)
+        return streets
+
+    async def aclose(self) -> None:
+        for task in self._inflight.values():
+            task.cancel()
+        await self.loader.aclose()
+
+    async def _load_once(self, region: str) -> Snapshot | None:
+        task = self._inflight.get(region)
+        if task is None:
+            task = asyncio.create_task(self._load(region), name=f"load-{region}")
+            self._inflight[region] = task
+            task.add_done_callback(lambda _: self._inflight.pop(region, None))
+        # shield: a caller that gives up (timeout, cancelled handler) must not cancel everybody's load
+        return await asyncio.shield(task)
+
+    async def _load(self, region: str) -> Snapshot | None:
+        failed = self._failed.get(region)
+        if failed is not None and self._clock() < failed[0]:
+            return self._fallback(region, failed[1])
+        try:
+            snapshot = await self.loader.load(region)
+        except (DtekError, sqlite3.Error, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("loading %s failed (%s mode): %s", region, self.mode, error)
+            self._failed[region] = (self._clock() + self._failure_cooldown, error)
+            return self._fallback(region, error)
+        self._failed.pop(region, None)
+        if snapshot is not None:
+            self._fresh[region] = snapshot
+            self._last_good[region] = snapshot
+        return snapshot
+
+    def _fallback(self, region: str, error: str) -> Snapshot:
+        last = self._last_good.get(region)
+        if last is None:
+            raise SourceUnavailable(f"no schedule for {region} yet: {error}")
+        return replace(last, stale=True, error=error)
+
+    def _marked(self, snapshot: Snapshot | None) -> Snapshot | None:
+        if snapshot is None or snapshot.stale:
+            return snapshot
+        if snapshot.age(self._now()) > self._stale_after:
+            return replace(snapshot, stale=True)
+        return snapshot
+
+
+def create_source(settings: SourceSettings, *, now: Now = kyiv_now) -> CachedSource:
+    """Shared mode when ``SCHEDULE_DB_URL`` is set, standalone (own scrape) otherwise."""
+    loader: ScheduleLoader
+    if settings.schedule_db_url:
+        loader = SharedDbLoader(database_path(settings.schedule_db_url), now=now)
+    else:
+        loader = ScrapeLoader(DtekFetcher(settings), now=now)
+    return CachedSource(
+        loader,
+        ttl_seconds=settings.cache_duration_minutes * 60,
+        stale_after=timedelta(minutes=settings.stale_after_minutes),
+        force_interval_seconds=settings.force_refresh_interval_minutes * 60,
+        now=now,
+    )

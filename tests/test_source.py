@@ -1,0 +1,259 @@
+"""The bots' schedule source: TTL cache, single flight, stale-if-error, forced refresh, both loaders."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from common.dtek.errors import FetchError
+from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.dtek.fetch import DtekFetcher
+from common.schedule import KYIV, RegionSchedule
+from common.settings import DtekSettings, SourceSettings
+from common.source import (
+    CachedSource,
+    RefreshTooSoon,
+    ScrapeLoader,
+    SharedDbLoader,
+    Snapshot,
+    SourceUnavailable,
+    create_source,
+)
+from common.store import ScheduleWriter
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
+TODAY = NOW.date()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class CountingLoader:
+    """A loader whose loads can be held open, fail on demand and are counted."""
+
+    mode = "standalone"
+
+    def __init__(self) -> None:
+        self.loads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail = False
+
+    async def load(self, region: str) -> Snapshot:
+        self.loads += 1
+        await self.gate.wait()
+        if self.fail:
+            raise FetchError("HTTP 503")
+        schedule = sample_schedule(region, TODAY)
+        return Snapshot(schedule, f"v{self.loads}", NOW)
+
+    async def version(self, region: str) -> str | None:
+        return None
+
+    async def streets(self, region: str):
+        return None
+
+    async def aclose(self) -> None:
+        pass
+
+
+def cached(loader, clock: FakeClock, now=lambda: NOW, **options) -> CachedSource:
+    options.setdefault("ttl_seconds", 1800)
+    options.setdefault("stale_after", timedelta(minutes=90))
+    return CachedSource(loader, clock=clock, now=now, **options)
+
+
+async def test_single_flight_under_many_concurrent_misses():
+    loader, clock = CountingLoader(), FakeClock()
+    source = cached(loader, clock)
+    loader.gate.clear()
+    waiters = [asyncio.create_task(source.get("kem")) for _ in range(200)]
+    await asyncio.sleep(0.01)
+    assert loader.loads == 1
+    loader.gate.set()
+    results = await asyncio.gather(*waiters)
+    assert loader.loads == 1
+    assert {r.version for r in results} == {"v1"}
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_load():
+    loader, clock = CountingLoader(), FakeClock()
+    source = cached(loader, clock)
+    loader.gate.clear()
+    impatient = asyncio.create_task(source.get("kem"))
+    patient = asyncio.create_task(source.get("kem"))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    loader.gate.set()
+    assert (await patient).version == "v1"
+    assert loader.loads == 1
+
+
+async def test_ttl_expiry_with_a_fake_clock():
+    loader, clock = CountingLoader(), FakeClock()
+    source = cached(loader, clock, ttl_seconds=1800)
+    assert (await source.get("kem")).version == "v1"
+    clock.seconds += 1799
+    assert (await source.get("kem")).version == "v1"
+    assert loader.loads == 1
+    clock.seconds += 2
+    assert (await source.get("kem")).version == "v2"
+    assert loader.loads == 2
+
+
+async def test_stale_if_error_and_cooldown():
+    loader, clock = CountingLoader(), FakeClock()
+    source = cached(loader, clock, failure_cooldown_seconds=300)
+    good = await source.get("kem")
+    assert not good.stale
+    loader.fail = True
+    clock.seconds += 1801
+    stale = await source.get("kem")
+    assert stale.stale
+    assert "HTTP 503" in stale.error
+    assert stale.schedule == good.schedule
+    assert loader.loads == 2
+    for _ in range(5):  # users asking again during the cooldown do not reach upstream
+        assert (await source.get("kem")).stale
+    assert loader.loads == 2
+    clock.seconds += 301
+    loader.fail = False
+    assert not (await source.get("kem")).stale
+    assert loader.loads == 3
+
+
+async def test_failure_without_earlier_data_is_unavailable():
+    loader, clock = CountingLoader(), FakeClock()
+    loader.fail = True
+    source = cached(loader, clock)
+    with pytest.raises(SourceUnavailable, match="no schedule for kem yet"):
+        await source.get("kem")
+
+
+async def test_old_data_is_marked_stale_by_age():
+    loader, clock = CountingLoader(), FakeClock()
+    later = NOW + timedelta(minutes=91)
+    source = cached(loader, clock, now=lambda: later)
+    snapshot = await source.get("kem")
+    assert snapshot.stale
+    assert snapshot.error is None
+    assert snapshot.age(later) == timedelta(minutes=91)
+
+
+async def test_forced_refresh_is_rate_limited_bot_wide():
+    loader, clock = CountingLoader(), FakeClock()
+    source = cached(loader, clock, force_interval_seconds=300)
+    await source.get("kem")
+    assert (await source.refresh("kem", force=True)).version == "v2"
+    with pytest.raises(RefreshTooSoon) as info:
+        await source.refresh("oem", force=True)  # another region, same bot-wide limit
+    assert 299 <= info.value.retry_after <= 300
+    assert loader.loads == 2
+    clock.seconds += 301
+    assert (await source.refresh("oem", force=True)).version == "v3"
+
+
+# --- shared mode -----------------------------------------------------------------------------------
+
+
+async def save(db: Path, schedule: RegionSchedule, at: datetime = NOW) -> None:
+    async with await ScheduleWriter.open(db) as writer:
+        await writer.save(schedule, streets=SAMPLE_STREETS, fetched_at=at, duration_seconds=1.0)
+
+
+async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path: Path):
+    db = tmp_path / "shared" / "schedules.db"
+    source = cached(SharedDbLoader(db), FakeClock())
+    assert await source.get("kem") is None  # "no data yet", not an error
+    assert not db.exists()  # the bot never creates the service's file
+    await save(db, sample_schedule("kem", TODAY))
+    snapshot = await source.get("kem")
+    assert snapshot is not None
+    assert snapshot.version == "1"
+    assert await source.streets("kem") == SAMPLE_STREETS
+    await source.aclose()
+
+
+async def test_shared_mode_cheap_version_check_finds_a_new_version(tmp_path: Path):
+    db = tmp_path / "schedules.db"
+    await save(db, sample_schedule("kem", TODAY))
+    source = cached(SharedDbLoader(db), FakeClock())
+    assert (await source.get("kem")).version == "1"
+    changed = sample_schedule("kem", TODAY, groups=2)
+    await save(db, changed)
+    assert (await source.get("kem")).version == "1"  # still cached
+    latest = await source.latest("kem")
+    assert latest.version == "2"
+    assert latest.schedule.to_canonical() == changed.to_canonical()
+    await source.aclose()
+
+
+async def test_shared_connection_is_read_only(tmp_path: Path):
+    db = tmp_path / "schedules.db"
+    await save(db, sample_schedule("kem", TODAY))
+    loader = SharedDbLoader(db)
+    await loader.load("kem")
+    connection = loader._reader._db  # the bot's own connection to the shared DB
+    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only|attempt to write"):
+        await connection.execute("DELETE FROM scrapes")
+    await loader.aclose()
+
+
+# --- standalone mode -------------------------------------------------------------------------------
+
+
+async def test_standalone_mode_scrapes_the_fake_site():
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule("kem", TODAY), streets=SAMPLE_STREETS)
+        settings = SourceSettings(
+            dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None
+        )
+        source = create_source(settings, now=lambda: NOW)
+        assert source.mode == "standalone"
+        snapshot = await source.get("kem")
+        assert snapshot.schedule.days[TODAY]["GPV3.2"] == sample_schedule("kem", TODAY).days[TODAY]["GPV3.2"]
+        assert snapshot.version == snapshot.schedule.content_hash()
+        assert await source.streets("kem") == SAMPLE_STREETS
+        await source.get("kem")
+        assert site.hits["kem"] == 1  # served from the cache
+        await source.aclose()
+
+
+async def test_standalone_block_serves_last_good_data_marked_stale():
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule("kem", TODAY))
+        fetcher = DtekFetcher(
+            DtekSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
+        )
+        clock = FakeClock()
+        source = cached(ScrapeLoader(fetcher, now=lambda: NOW), clock)
+        good = await source.get("kem")
+        site.blocked.add("kem")
+        clock.seconds += 1801
+        stale = await source.get("kem")
+        assert stale.stale
+        assert "blocked" in stale.error
+        assert stale.schedule == good.schedule
+        await source.aclose()
+
+
+def test_settings_choose_the_mode(tmp_path: Path):
+    shared = create_source(SourceSettings(schedule_db_url=f"sqlite:///{tmp_path}/s.db", _env_file=None))
+    assert shared.mode == "shared"
+    assert create_source(SourceSettings(schedule_db_url="  ", _env_file=None)).mode == "standalone"
+    with pytest.raises(ValueError, match="SQLite"):
+        create_source(SourceSettings(schedule_db_url="postgresql://u:p@h/db", _env_file=None))
+
+
+def test_snapshot_age():
+    snapshot = Snapshot(RegionSchedule(region="kem", updated=None), "1", NOW)
+    assert snapshot.age(NOW + timedelta(hours=2)) == timedelta(hours=2)
