@@ -65,6 +65,10 @@ class RegionSchedule:
     def group_name(self, group: str) -> str:
         return self.groups.get(group, group)
 
+    def group_days(self, group: str) -> dict[date, str]:
+        """The published days of one group: date -> 48-slot string."""
+        return {day: groups[group] for day, groups in sorted(self.days.items()) if group in groups}
+
     def sorted_groups(self) -> list[str]:
         return sorted(self.groups, key=group_sort_key)
 

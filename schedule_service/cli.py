@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,12 +18,14 @@ from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import parse_page
 from common.dtek.regions import validate_region
+from common.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from common.render.picture import day_rows, render_rows
+from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
 from common.store import ScheduleReader, ScheduleWriter, StoredSchedule, database_path
 from schedule_service.scrape import kyiv_now, scrape_cycle
 from schedule_service.service import run_service
 from schedule_service.settings import ServiceSettings
-from schedule_service.timeline import render_timeline
 
 log = logging.getLogger("schedule_service")
 
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--region", help="region code (default: the first of DTEK_REGIONS)")
     show.add_argument("--date", type=date.fromisoformat, help="only this date (YYYY-MM-DD)")
     show.add_argument("--json", action="store_true", help="canonical JSON restricted to the group")
+    show.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help="language of the text")
+    show.add_argument("--png", type=Path, metavar="FILE", help="also write the picture users get")
 
     health = commands.add_parser("health", help="exit 0 if every region was scraped recently")
     health.add_argument("--max-age-minutes", type=float, help="default: twice the scrape interval")
@@ -79,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per scrape says enough
         if args.command == "show":
-            return asyncio.run(show_command(settings, args.group, args.region, args.date, args.json))
+            return asyncio.run(show_command(settings, args, now=kyiv_now()))
         if args.command == "health":
             return asyncio.run(health_command(settings, args.max_age_minutes))
         if args.command == "demo":
@@ -140,23 +144,42 @@ async def scrape_command(settings: ServiceSettings, *, once: bool) -> int:
         return 0
 
 
-async def show_command(
-    settings: ServiceSettings, group_text: str, region: str | None, day: date | None, as_json: bool
-) -> int:
-    region = _checked_region(region) if region else settings.dtek_regions[0]
+async def show_command(settings: ServiceSettings, args: argparse.Namespace, *, now: datetime) -> int:
+    region = _checked_region(args.region) if args.region else settings.dtek_regions[0]
     stored = await _load_stored(db_path(settings), region)
     try:
-        group = resolve_group(stored.schedule, group_text)
+        group = resolve_group(stored.schedule, args.group)
     except ValueError as exc:
         raise CliError(f"{exc} (region {region})") from None
     schedule = stored.schedule.restricted_to(group)
-    if day:
-        schedule = _only_day(schedule, day)
-    if as_json:
+    if args.date:
+        schedule = _only_day(schedule, args.date)
+    if args.json:
         print(canonical_json(schedule))
-    else:
-        print(render_timeline(schedule, group, now=kyiv_now(), fetched_at=stored.fetched_at))
+        return 0
+    stale = now - stored.fetched_at > timedelta(minutes=2 * settings.scrape_interval_minutes)
+    days = [args.date] if args.date else None
+    shown = render_schedule(
+        schedule, group, now=now, lang=args.lang, fetched_at=stored.fetched_at, stale=stale, days=days
+    )
+    print(to_text(shown))
+    if schedule.week and not args.date:
+        print()
+        print(to_text(render_week(schedule, group, lang=args.lang)))
+    if args.png:
+        _write_picture(args.png, schedule, group, now)
     return 0
+
+
+def _write_picture(path: Path, schedule: RegionSchedule, group: str, now: datetime) -> None:
+    rows = day_rows(schedule, group, sorted(schedule.days), now=now)
+    if not rows:
+        raise CliError("nothing published to draw for this group")
+    try:
+        path.write_bytes(render_rows(rows))
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    print(f"picture written to {path}", file=sys.stderr)
 
 
 async def health_command(settings: ServiceSettings, max_age_minutes: float | None) -> int:
@@ -204,7 +227,8 @@ async def demo_command(settings: ServiceSettings) -> int:
             outcomes = await scrape_cycle([DEMO_REGION], fetcher=fetcher, writer=writer, spacing_seconds=0)
     if not all(o.ok for o in outcomes):
         raise CliError(f"demo scrape failed: {outcomes[0].detail}", exit_code=1)
-    return await show_command(demo_settings, DEMO_GROUP, DEMO_REGION, None, as_json=False)
+    args = build_parser().parse_args(["show", DEMO_GROUP, "--region", DEMO_REGION])
+    return await show_command(demo_settings, args, now=kyiv_now())
 
 
 async def _load_stored(path: Path, region: str) -> StoredSchedule:

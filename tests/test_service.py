@@ -87,15 +87,24 @@ async def test_once_then_show_matches_parse(site: FakeDtekSite, service: Service
     assert set(expected["days"]) == {TODAY.isoformat(), date.fromordinal(TODAY.toordinal() + 1).isoformat()}
 
 
-async def test_show_human_timeline(service: Service):
+async def test_show_rendered_text_and_picture(service: Service, tmp_path: Path):
     assert (await service.run("--once"))[0] == 0
     code, out, _ = await service.run("show", "3.2", "--region", "kem")
     assert code == 0
-    assert "Черга 3.2" in out
+    assert out.startswith("Київ · Черга 3.2")
+    assert "Сьогодні," in out
+    assert "Завтра," in out
+    assert "світла немає" in out
+    assert "Тижневий план можливих відключень" in out
+    picture = tmp_path / "kem-3.2.png"
+    code, out, err = await service.run(
+        "show", "GPV3.2", "--region", "kem", "--lang", "en", "--png", str(picture)
+    )
+    assert code == 0, err
+    assert out.startswith("Kyiv · Черга 3.2")
     assert "Today," in out
-    assert "Tomorrow," in out
     assert "no power" in out
-    assert "–" in out  # ranges like 00:00–02:00
+    assert picture.read_bytes().startswith(b"\x89PNG")
 
 
 async def test_show_bad_input(service: Service):
@@ -180,7 +189,7 @@ async def test_demo_runs_offline(service: Service, tmp_path: Path):
     assert code == 0, err
     assert (tmp_path / "data" / "demo.db").exists()
     assert "Черга 3.2" in out
-    assert "Today," in out
+    assert "Сьогодні," in out
 
 
 async def test_invalid_settings_are_one_clear_line(service: Service):

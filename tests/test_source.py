@@ -214,9 +214,7 @@ async def test_shared_connection_is_read_only(tmp_path: Path):
 async def test_standalone_mode_scrapes_the_fake_site():
     async with FakeDtekSite() as site:
         site.publish(sample_schedule("kem", TODAY), streets=SAMPLE_STREETS)
-        settings = SourceSettings(
-            dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None
-        )
+        settings = SourceSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
         source = create_source(settings, now=lambda: NOW)
         assert source.mode == "standalone"
         snapshot = await source.get("kem")

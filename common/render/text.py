@@ -1,0 +1,338 @@
+"""Schedules, changes and reminders as text, from the message catalogs.
+
+The output is structured (:class:`Rendered`): each bot turns it into its own markup (Telegram HTML,
+Discord markdown) through a small :class:`Markup`, and :func:`split_text` / :func:`embed_fields` keep
+it within the platforms' limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from common.dtek.regions import REGIONS
+from common.i18n import Catalog, catalog
+from common.reminders import Reminder, TransitionKind, current_state, elapsed, slot_start
+from common.schedule import KYIV, RegionSchedule, Slot, slot_label, slot_ranges
+from common.watch import EventKind, ScheduleEvent
+
+STATE_ICONS = {Slot.ON: "🟢", Slot.OFF: "🔴", Slot.MAYBE: "🟡"}
+STATE_KEYS = {Slot.ON: "on", Slot.OFF: "off", Slot.MAYBE: "maybe"}
+TELEGRAM_MESSAGE_LIMIT = 4096
+TELEGRAM_CAPTION_LIMIT = 1024
+DISCORD_FIELD_NAME_LIMIT = 256
+DISCORD_FIELD_VALUE_LIMIT = 1024
+DISCORD_MAX_FIELDS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message before markup: a title, an optional lead line, sections, and notes at the end."""
+
+    title: str
+    lead: str | None = None
+    sections: tuple[Section, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class Markup(Protocol):
+    def escape(self, text: str) -> str: ...
+
+    def bold(self, text: str) -> str: ...
+
+
+class PlainMarkup:
+    def escape(self, text: str) -> str:
+        return text
+
+    def bold(self, text: str) -> str:
+        return text
+
+
+def to_text(rendered: Rendered, markup: Markup | None = None) -> str:
+    markup = markup or PlainMarkup()
+    blocks = [markup.bold(markup.escape(rendered.title))]
+    if rendered.lead:
+        blocks.append(markup.escape(rendered.lead))
+    for section in rendered.sections:
+        lines = [markup.escape(line) for line in section.lines]
+        blocks.append("\n".join([markup.bold(markup.escape(section.title)), *lines]))
+    if rendered.notes:
+        blocks.append("\n".join(markup.escape(note) for note in rendered.notes))
+    return "\n\n".join(blocks)
+
+
+def split_text(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
+    """Splits at paragraph, then line boundaries so that every part fits ``limit`` characters."""
+    parts: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        for piece in _fit_lines(paragraph, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                parts.append(current)
+                current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def embed_fields(rendered: Rendered, markup: Markup | None = None) -> list[tuple[str, str]]:
+    """Sections as Discord embed fields (name, value) within Discord's per-field and field-count limits."""
+    markup = markup or PlainMarkup()
+    fields: list[tuple[str, str]] = []
+    for section in rendered.sections:
+        name = _truncate(section.title, DISCORD_FIELD_NAME_LIMIT)
+        value = "\n".join(markup.escape(line) for line in section.lines) or "—"
+        for index, chunk in enumerate(_fit_lines(value, DISCORD_FIELD_VALUE_LIMIT)):
+            fields.append((name if index == 0 else "\u200b", chunk))
+    return fields[:DISCORD_MAX_FIELDS]
+
+
+# --- durations -------------------------------------------------------------------------------------
+
+
+def full_duration(delta: timedelta, lang: str, *, accusative: bool = False) -> str:
+    """``2 години 10 хвилин`` (nominative) or ``2 години 10 хвилин`` after ``через`` (accusative)."""
+    t = catalog(lang)
+    total = max(int(delta.total_seconds() // 60), 0)
+    hours, minutes = divmod(total, 60)
+    suffix = "_acc" if accusative else ""
+    parts = []
+    if hours:
+        parts.append(t.plural(f"plural.hours{suffix}", hours))
+    if minutes:
+        parts.append(t.plural(f"plural.minutes{suffix}", minutes))
+    return " ".join(parts) or t("duration.zero")
+
+
+def short_duration(delta: timedelta, lang: str) -> str:
+    t = catalog(lang)
+    hours, minutes = divmod(max(int(delta.total_seconds() // 60), 0), 60)
+    if hours and minutes:
+        return t("duration.short", hours=hours, minutes=minutes)
+    return t("duration.short_hours", hours=hours) if hours else t("duration.short_minutes", minutes=minutes)
+
+
+def real_length(day: date, start: int, end: int) -> timedelta:
+    """Elapsed time between two half-hour boundaries of ``day``: right on daylight saving days too."""
+    return elapsed(slot_start(day, start), slot_start(day, end))
+
+
+# --- schedules -------------------------------------------------------------------------------------
+
+
+def region_name(region: str | None, lang: str) -> str:
+    known = REGIONS.get(region or "")
+    return known.name(lang) if known else (region or "?")
+
+
+def day_header(day: date, today: date, lang: str) -> str:
+    t = catalog(lang)
+    weekday = t.words("weekdays")[day.weekday()]
+    stamp = f"{day:%d.%m}"
+    relative = {0: "day.today", 1: "day.tomorrow", -1: "day.yesterday"}.get((day - today).days, "day.other")
+    return t(relative, weekday=weekday, weekday_cap=weekday.capitalize(), date=stamp)
+
+
+def day_lines(day: date, slots: str, lang: str) -> list[str]:
+    t = catalog(lang)
+    lines = []
+    totals = {Slot.OFF: timedelta(), Slot.MAYBE: timedelta()}
+    for run in slot_ranges(slots):
+        length = real_length(day, run.start, run.end)
+        state = t(f"state.{STATE_KEYS[run.state]}")
+        line = f"{STATE_ICONS[run.state]} {slot_label(run.start)}–{slot_label(run.end)} {state}"
+        if run.state is not Slot.ON:
+            totals[run.state] += length
+            line += f" ({short_duration(length, lang)})"
+        lines.append(line)
+    parts = [
+        t(f"totals.{STATE_KEYS[state]}", duration=full_duration(total, lang))
+        for state, total in totals.items()
+        if total
+    ]
+    lines.append(t("totals.line", parts=", ".join(parts)) if parts else t("totals.none"))
+    return lines
+
+
+def now_line(schedule: RegionSchedule, group: str, now: datetime, lang: str) -> str:
+    t = catalog(lang)
+    state = current_state(schedule.group_days(group), now)
+    if state.state is None:
+        return t("now.unknown")
+    if state.state is Slot.ON:
+        if state.next_outage is None:
+            return t("now.on_no_outage")
+        return t("now.on_next_off", **_at(state.next_outage.at, now, lang))
+    if state.until is None:
+        return t("now.off_unknown" if state.state is Slot.OFF else "now.maybe_unknown")
+    key = "now.off_until" if state.state is Slot.OFF else "now.maybe_until"
+    return t(key, **_at(state.until, now, lang))
+
+
+def render_schedule(
+    schedule: RegionSchedule,
+    group: str,
+    *,
+    now: datetime,
+    lang: str,
+    fetched_at: datetime | None = None,
+    stale: bool = False,
+    days: Iterable[date] | None = None,
+) -> Rendered:
+    """A group's schedule: the state now, then each day (by default today and later) with totals."""
+    t = catalog(lang)
+    today = now.astimezone(KYIV).date()
+    wanted = sorted(days) if days is not None else [d for d in sorted(schedule.days) if d >= today]
+    sections = tuple(
+        Section(day_header(day, today, lang), tuple(_day_or_nothing(schedule, group, day, t)))
+        for day in wanted
+    )
+    published = any(group in schedule.days.get(day, {}) for day in wanted)
+    return Rendered(
+        title=t(
+            "schedule.title", region=region_name(schedule.region, lang), group=schedule.group_name(group)
+        ),
+        lead=now_line(schedule, group, now, lang) if published else t("schedule.nothing_published"),
+        sections=sections,
+        notes=_notes(schedule, now, lang, fetched_at=fetched_at, stale=stale),
+    )
+
+
+def render_week(schedule: RegionSchedule, group: str, *, lang: str) -> Rendered:
+    t = catalog(lang)
+    names = t.words("weekdays_full")
+    sections = []
+    for weekday, groups in sorted(schedule.week.items()):
+        if group not in groups:
+            continue
+        spans = [
+            f"{STATE_ICONS[run.state]} {slot_label(run.start)}–{slot_label(run.end)}"
+            for run in slot_ranges(groups[group])
+            if run.state is not Slot.ON
+        ]
+        sections.append(Section(names[weekday - 1], tuple(spans) or (t("schedule.week_none"),)))
+    return Rendered(
+        title=t(
+            "schedule.title", region=region_name(schedule.region, lang), group=schedule.group_name(group)
+        ),
+        lead=t("schedule.week_title"),
+        sections=tuple(sections),
+    )
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+def render_event(event: ScheduleEvent, *, group_name: str, today: date, lang: str) -> Rendered:
+    """A change notice: what changed for which day, with the half hours that moved."""
+    t = catalog(lang)
+    day = day_header(event.day, today, lang)
+    fields = {"group": group_name, "day": day}
+    if event.kind is EventKind.CHANGED:
+        lines = [
+            t(
+                f"change.now_{STATE_KEYS[d.new]}",
+                start=slot_label(d.start),
+                end=slot_label(d.end),
+            )
+            for d in event.diff
+        ]
+        full = day_lines(event.day, event.new or "", lang) if event.new else []
+        return Rendered(
+            title=t("change.changed_title", **fields),
+            lead="\n".join(lines),
+            sections=(Section(day, tuple(full)),) if full else (),
+        )
+    if event.kind is EventKind.PUBLISHED and event.new:
+        return Rendered(
+            title=t("change.published_title", **fields),
+            sections=(Section(day, tuple(day_lines(event.day, event.new, lang))),),
+        )
+    return Rendered(title=t("change.removed_title", **fields), lead=t("change.removed_body"))
+
+
+def render_reminder(reminder: Reminder, *, group_name: str, now: datetime, lang: str) -> str:
+    key = {
+        TransitionKind.POWER_OFF: "reminder.power_off",
+        TransitionKind.POWER_ON: "reminder.power_on",
+        TransitionKind.MAYBE_START: "reminder.maybe_start",
+    }[reminder.transition.kind]
+    return catalog(lang)(key, group=group_name, **_at(reminder.transition.at, now, lang))
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _at(moment: datetime, now: datetime, lang: str) -> dict[str, str]:
+    """``time`` and ``duration`` fields for "at 14:00, in 2 hours" (duration in real elapsed time)."""
+    remaining = elapsed(now, moment)
+    # Round up to the minute: "in 0 minutes" one minute before a change would be wrong.
+    remaining = timedelta(minutes=-(-remaining.total_seconds() // 60))
+    return {
+        "time": f"{moment.astimezone(KYIV):%H:%M}",
+        "duration": full_duration(remaining, lang, accusative=True),
+    }
+
+
+def _day_or_nothing(schedule: RegionSchedule, group: str, day: date, t: Catalog) -> list[str]:
+    slots = schedule.days.get(day, {}).get(group)
+    return day_lines(day, slots, t.lang) if slots else [t("day.nothing")]
+
+
+def _notes(
+    schedule: RegionSchedule, now: datetime, lang: str, *, fetched_at: datetime | None, stale: bool
+) -> tuple[str, ...]:
+    t = catalog(lang)
+    notes = [
+        t("schedule.updated", time=f"{schedule.updated.astimezone(KYIV):%d.%m.%Y %H:%M}")
+        if schedule.updated
+        else t("schedule.unknown_update")
+    ]
+    if stale and fetched_at is not None:
+        notes.append(t("schedule.stale", age=age_text(now - fetched_at, lang)))
+    return tuple(notes)
+
+
+def age_text(age: timedelta, lang: str) -> str:
+    """``2 години`` / ``3 дні`` for "... ago" (accusative in Ukrainian)."""
+    if age >= timedelta(days=2):
+        return catalog(lang).plural("plural.days_acc", age.days)
+    return full_duration(age, lang, accusative=True)
+
+
+def _fit_lines(text: str, limit: int) -> list[str]:
+    """Groups lines into chunks of at most ``limit`` characters; a longer single line is cut."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
