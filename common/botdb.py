@@ -4,27 +4,22 @@ All SQL of the bot-local database lives in this module (each bot has its own fil
 database is ``common.store``). One connection in autocommit mode; every multi-statement write is one
 explicit transaction, serialised by a lock so coroutines sharing the connection never interleave.
 
-Timestamps are stored as ISO 8601 text in UTC with a fixed format (text order is time order) and
-returned as aware datetimes in Kyiv time.
+Connection set-up, the migration runner, transactions and the timestamp format (ISO 8601 text in
+UTC, returned as aware datetimes in Kyiv time) are the generic ones of ``common.sqlite_base``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-import aiosqlite
+from common.sqlite_base import Database, from_text, open_migrated, to_text, transaction
 
-from common.schedule import KYIV
+# Re-exported: callers catch common.botdb.SchemaVersionError.
+from common.sqlite_base import SchemaVersionError as SchemaVersionError
 from common.watch import Baseline, EventKind, ScheduleEvent
-
-BUSY_TIMEOUT_MS = 5000
 
 # One tuple of statements per schema version, applied in order, each in its own transaction.
 # Never edit a released step: add a new one.
@@ -62,10 +57,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaVersionError(RuntimeError):
-    """The database file was written by a newer version of the program."""
-
-
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     id: int
@@ -73,40 +64,17 @@ class StoredEvent:
     detected_at: datetime
 
 
-class BotDB:
+class BotDB(Database):
     """The bot's local database. Open with ``await BotDB.open(path)``; close it or use ``async with``."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> BotDB:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await _configure(db, path)
-            await _migrate(db, path)
-        except BaseException:
-            await db.close()  # an open aiosqlite thread would keep the process alive
-            raise
-        return cls(db)
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+        return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"))
 
     async def load_baseline(self, region: str) -> Baseline | None:
         """The region's baseline; None if it was never checked (an empty dict: checked, nothing current)."""
-        async with self._lock, _transaction(self._db, "BEGIN"):
+        async with self._lock, transaction(self._db):
             watched = await self._db.execute_fetchall(
                 "SELECT 1 FROM watched_regions WHERE region = ?", (region,)
             )
@@ -128,8 +96,8 @@ class BotDB:
         strangers = {event.region for event in events} - {region}
         if strangers:
             raise ValueError(f"events of {sorted(strangers)} cannot be committed for region {region!r}")
-        detected = _to_text(detected_at)
-        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
+        detected = to_text(detected_at)
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
             await self._db.execute(
                 "INSERT INTO watched_regions (region, first_checked_at) VALUES (?, ?)"
                 " ON CONFLICT (region) DO NOTHING",
@@ -155,14 +123,14 @@ class BotDB:
             StoredEvent(
                 event_id,
                 ScheduleEvent(EventKind(kind), region, group, date.fromisoformat(day), old, new),
-                _from_text(detected),
+                from_text(detected),
             )
             for event_id, region, group, day, kind, old, new, detected in rows
         ]
 
     async def mark_fanned_out(self, ids: Iterable[int]) -> None:
         """Marks events as handed to the outbox, so ``pending_events`` no longer returns them."""
-        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
             await self._db.executemany(
                 "UPDATE schedule_events SET fanned_out = 1 WHERE id = ?", [(event_id,) for event_id in ids]
             )
@@ -184,54 +152,3 @@ class BotDB:
         if cursor.lastrowid is None:  # only for statements other than INSERT
             raise RuntimeError("SQLite returned no row id for an inserted event")
         return cursor.lastrowid
-
-
-@asynccontextmanager
-async def _transaction(db: aiosqlite.Connection, begin: str) -> AsyncIterator[None]:
-    """An explicit transaction (the connection runs in autocommit mode): COMMIT on success, else ROLLBACK."""
-    await db.execute(begin)
-    try:
-        yield
-    except BaseException:
-        if db.in_transaction:  # SQLite itself rolls back after some errors (disk full, I/O)
-            await db.execute("ROLLBACK")
-        raise
-    await db.execute("COMMIT")
-
-
-async def _configure(db: aiosqlite.Connection, path: Path) -> None:
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    rows = await db.execute_fetchall("PRAGMA journal_mode = WAL")
-    mode = next(iter(rows), (None,))[0]
-    if str(mode).lower() != "wal":
-        raise RuntimeError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
-    await db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash may lose the last commit only
-    await db.execute("PRAGMA foreign_keys = ON")
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    """Applies missing steps; the version is re-read under the write lock, so a second process is harmless."""
-    for version, statements in enumerate(MIGRATIONS, start=1):
-        async with _transaction(db, "BEGIN IMMEDIATE"):
-            rows = await db.execute_fetchall("PRAGMA user_version")
-            current = int(next(iter(rows))[0])
-            if current > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{path} has schema version {current}, newer than this code's {SCHEMA_VERSION};"
-                    " upgrade the bot"
-                )
-            if current >= version:
-                continue
-            for statement in statements:
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {version}")
-
-
-def _to_text(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"timestamps must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(KYIV)

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PIL import Image
 
 from common.dtek.fake_site import sample_schedule
 from common.render import picture
-from common.render.picture import PictureCache, PictureRow, cell_box, day_rows, render_rows, week_rows
+from common.render.picture import (
+    PictureCache,
+    PictureRow,
+    cell_box,
+    day_rows,
+    picture_height,
+    render_rows,
+    schedule_picture,
+    week_picture,
+    week_rows,
+)
 from common.schedule import KYIV, RegionSchedule
 
 TODAY = date(2025, 12, 18)
@@ -185,3 +195,23 @@ def test_a_region_of_pictures_renders(tmp_path) -> None:
     example = tmp_path / "example.png"
     example.write_bytes(pictures["GPV1.1"])
     assert Image.open(example).size == (picture.WIDTH, two_rows)
+
+
+def test_schedule_and_week_pictures_render_once_per_version_and_half_hour():
+    today = date(2026, 11, 23)
+    schedule = sample_schedule("kem", today)
+    cache = PictureCache()
+    at_10 = datetime(2026, 11, 23, 10, 5, tzinfo=KYIV)
+    first = schedule_picture(cache, schedule, "GPV3.2", version="7", now=at_10)
+    again = schedule_picture(cache, schedule, "GPV3.2", version="7", now=at_10 + timedelta(minutes=20))
+    assert first == again
+    assert (cache.misses, cache.hits) == (1, 1)
+    schedule_picture(cache, schedule, "GPV3.2", version="8", now=at_10)
+    schedule_picture(cache, schedule, "GPV3.2", version="7", now=at_10 + timedelta(minutes=30))
+    assert cache.misses == 3
+    assert Image.open(io.BytesIO(first)).height == picture_height(2)
+    assert schedule_picture(cache, schedule, "GPV9.9", version="7", now=at_10) is None
+    week = week_picture(cache, schedule, "GPV3.2", version="7")
+    assert Image.open(io.BytesIO(week)).height == picture_height(7)
+    assert week_picture(cache, schedule, "GPV3.2", version="7") == week
+    assert week_picture(cache, schedule, "GPV9.9", version="7") is None

@@ -222,3 +222,26 @@ class PictureCache:
             while len(self._pictures) > self.maxsize:
                 self._pictures.popitem(last=False)
         return picture
+
+
+def schedule_picture(
+    cache: PictureCache, schedule: RegionSchedule, group: str, *, version: str, now: datetime
+) -> bytes | None:
+    """Today and later days of ``group`` as a picture, rendered once per data version and half hour;
+    None when nothing is published to draw."""
+    local = now.astimezone(KYIV)
+    days = tuple(day for day in sorted(schedule.days) if day >= local.date())
+    rows = day_rows(schedule, group, days, now=local)
+    if not rows:
+        return None
+    half_hour = (local.hour * 60 + local.minute) // SLOT_MINUTES
+    key = (schedule.region, group, version, "days", days, local.date(), half_hour)
+    return cache.get_or_render(key, lambda: rows)
+
+
+def week_picture(cache: PictureCache, schedule: RegionSchedule, group: str, *, version: str) -> bytes | None:
+    """The weekly plan of ``group`` as a picture, rendered once per data version; None without a plan."""
+    rows = week_rows(schedule, group)
+    if not rows:
+        return None
+    return cache.get_or_render((schedule.region, group, version, "week"), lambda: rows)

@@ -72,19 +72,8 @@ def to_text(rendered: Rendered, markup: Markup | None = None) -> str:
 
 def split_text(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
     """Splits at paragraph, then line boundaries so that every part fits ``limit`` characters."""
-    parts: list[str] = []
-    current = ""
-    for paragraph in text.split("\n\n"):
-        for piece in _fit_lines(paragraph, limit):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                parts.append(current)
-                current = piece
-    if current:
-        parts.append(current)
-    return parts
+    pieces = [piece for paragraph in text.split("\n\n") for piece in _fit_lines(paragraph, limit)]
+    return _pack(pieces, "\n\n", limit)
 
 
 def embed_fields(rendered: Rendered, markup: Markup | None = None) -> list[tuple[str, str]]:
@@ -314,24 +303,19 @@ def age_text(age: timedelta, lang: str) -> str:
 
 def _fit_lines(text: str, limit: int) -> list[str]:
     """Groups lines into chunks of at most ``limit`` characters; a longer single line is cut."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= limit:
-            current = candidate
+    lines = [line[i : i + limit] for line in text.split("\n") for i in range(0, len(line) or 1, limit)]
+    return _pack(lines, "\n", limit)
+
+
+def _pack(pieces: list[str], separator: str, limit: int) -> list[str]:
+    """Joins consecutive pieces (each within ``limit``) as long as the result stays within ``limit``."""
+    packed: list[str] = []
+    for piece in pieces:
+        if packed and len(packed[-1]) + len(separator) + len(piece) <= limit:
+            packed[-1] += separator + piece
         else:
-            chunks.append(current)
-            current = line
-    if current:
-        chunks.append(current)
-    return chunks
+            packed.append(piece)
+    return packed
 
 
 def _truncate(text: str, limit: int) -> str:

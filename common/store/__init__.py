@@ -1,12 +1,12 @@
 """The shared schedule database: one writer (the schedule service), many read-only readers (the bots)."""
 
+from common.sqlite_base import SchemaVersionError
 from common.store.sqlite import (
     SCHEMA_VERSION,
     ChangeRecord,
     SaveResult,
     ScheduleReader,
     ScheduleWriter,
-    SchemaVersionError,
     ScrapeRecord,
     StoredSchedule,
 )

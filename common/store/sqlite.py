@@ -4,29 +4,36 @@ All SQL of the shared database lives in this module. One process writes (the sch
 any number of bots read through read-only connections. WAL lets readers run during a write, and
 every write is one transaction, so a reader sees either the whole previous scrape or the whole new one.
 
-Timestamps are stored as ISO 8601 text in UTC with a fixed format (so text order is time order)
-and returned as aware datetimes in Kyiv time.
+Connection set-up, the migration runner, transactions and the timestamp format (ISO 8601 text in
+UTC, returned as aware datetimes in Kyiv time) are the generic ones of ``common.sqlite_base``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
-from common.schedule import KYIV, RegionSchedule, group_sort_key
+from common.schedule import RegionSchedule, group_sort_key
+from common.sqlite_base import (
+    BUSY_TIMEOUT_MS,
+    Database,
+    SchemaVersionError,
+    fetch_one,
+    from_text,
+    open_migrated,
+    to_text,
+    transaction,
+    user_version,
+)
 
-BUSY_TIMEOUT_MS = 5000
 OUTCOME_OK = "ok"
 
 _Key = TypeVar("_Key")
@@ -101,10 +108,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaVersionError(RuntimeError):
-    """The database file's schema version does not match this code."""
-
-
 @dataclass(frozen=True)
 class StoredSchedule:
     schedule: RegionSchedule
@@ -143,40 +146,13 @@ class ChangeRecord:
     new: str | None  # None: the (day, group) was removed in this version
 
 
-class _Store:
-    """A connection plus the lock that keeps one coroutine's transaction from interleaving with another's."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-
-class ScheduleWriter(_Store):
+class ScheduleWriter(Database):
     """The one writer of the shared database (the schedule service)."""
 
     @classmethod
     async def open(cls, path: Path) -> ScheduleWriter:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await _set_up_writer(db, path)
-            await _migrate(db, path)
-        except BaseException:
-            await db.close()  # an open aiosqlite thread would keep the process alive
-            raise
-        return cls(db)
+        return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the program"))
 
     async def save(
         self,
@@ -192,10 +168,10 @@ class ScheduleWriter(_Store):
         region = schedule.region
         schedule = _normalised(schedule)
         content_hash = schedule.content_hash()
-        fetched = _to_text(fetched_at)
-        started = _to_text(fetched_at - timedelta(seconds=duration_seconds))
-        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
-            stored = await _fetch_one(
+        fetched = to_text(fetched_at)
+        started = to_text(fetched_at - timedelta(seconds=duration_seconds))
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            stored = await fetch_one(
                 self._db, "SELECT version, content_hash FROM region_state WHERE region = ?", (region,)
             )
             if stored is not None and stored[1] == content_hash:
@@ -225,13 +201,13 @@ class ScheduleWriter(_Store):
             await self._db.execute(
                 "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
                 " VALUES (?, ?, ?, ?, ?, (SELECT version FROM region_state WHERE region = ?))",
-                (region, _to_text(started_at), duration_seconds, kind, error, region),
+                (region, to_text(started_at), duration_seconds, kind, error, region),
             )
 
     async def prune_history(self, before: datetime) -> int:
         """Deletes scrape log and change history rows older than ``before``; returns how many went."""
-        cutoff = _to_text(before)
-        async with self._lock, _transaction(self._db, "BEGIN IMMEDIATE"):
+        cutoff = to_text(before)
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
             scrapes = await self._db.execute("DELETE FROM scrapes WHERE started_at < ?", (cutoff,))
             changes = await self._db.execute("DELETE FROM changes WHERE detected_at < ?", (cutoff,))
         return scrapes.rowcount + changes.rowcount
@@ -293,7 +269,7 @@ class ScheduleWriter(_Store):
         )
 
 
-class ScheduleReader(_Store):
+class ScheduleReader(Database):
     """A read-only view of the shared database for the bots."""
 
     @classmethod
@@ -303,7 +279,7 @@ class ScheduleReader(_Store):
         try:
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await db.execute("PRAGMA query_only = ON")
-            _check_reader_schema(await _user_version(db), path)
+            _check_reader_schema(await user_version(db), path)
         except BaseException:
             await db.close()
             raise
@@ -322,8 +298,8 @@ class ScheduleReader(_Store):
 
     async def load(self, region: str) -> StoredSchedule | None:
         """The region's current schedule, all read from one snapshot; None before its first success."""
-        async with self._lock, _transaction(self._db, "BEGIN"):
-            state = await _fetch_one(
+        async with self._lock, transaction(self._db):
+            state = await fetch_one(
                 self._db,
                 "SELECT version, content_hash, updated, fetched_at, changed_at"
                 " FROM region_state WHERE region = ?",
@@ -341,26 +317,24 @@ class ScheduleReader(_Store):
         version, content_hash, updated, fetched_at, changed_at = state
         schedule = RegionSchedule(
             region=region,
-            updated=_from_text(updated) if updated is not None else None,
+            updated=from_text(updated) if updated is not None else None,
             groups={group: name for group, name in names},
             days=_nested((date.fromisoformat(day), group, slots) for (day, group), slots in days.items()),
             week=_nested(week),
         )
-        return StoredSchedule(schedule, version, content_hash, _from_text(fetched_at), _from_text(changed_at))
+        return StoredSchedule(schedule, version, content_hash, from_text(fetched_at), from_text(changed_at))
 
     async def streets(self, region: str) -> dict[str, list[str]] | None:
         """Settlement -> street names as last published; None if no page ever carried them."""
         async with self._lock:
-            row = await _fetch_one(self._db, "SELECT data FROM streets WHERE region = ?", (region,))
+            row = await fetch_one(self._db, "SELECT data FROM streets WHERE region = ?", (region,))
         return json.loads(row[0]) if row is not None else None
 
     async def last_success(self, region: str) -> datetime | None:
         """When the region was last scraped successfully (failed scrapes do not count)."""
         async with self._lock:
-            row = await _fetch_one(
-                self._db, "SELECT fetched_at FROM region_state WHERE region = ?", (region,)
-            )
-        return _from_text(row[0]) if row is not None else None
+            row = await fetch_one(self._db, "SELECT fetched_at FROM region_state WHERE region = ?", (region,))
+        return from_text(row[0]) if row is not None else None
 
     async def recent_scrapes(self, region: str | None = None, limit: int = 20) -> list[ScrapeRecord]:
         """The newest scrapes first, successful or not, of one region or of all."""
@@ -372,7 +346,7 @@ class ScheduleReader(_Store):
             else:
                 rows = await self._db.execute_fetchall(f"{columns} WHERE region = ? {order}", (region, limit))
         return [
-            ScrapeRecord(region, _from_text(started), duration, outcome, error, version)
+            ScrapeRecord(region, from_text(started), duration, outcome, error, version)
             for region, started, duration, outcome, error, version in rows
         ]
 
@@ -385,49 +359,9 @@ class ScheduleReader(_Store):
                 (region, after_version),
             )
         return [
-            ChangeRecord(region, version, _from_text(detected), date.fromisoformat(day), group, old, new)
+            ChangeRecord(region, version, from_text(detected), date.fromisoformat(day), group, old, new)
             for version, detected, day, group, old, new in rows
         ]
-
-
-@asynccontextmanager
-async def _transaction(db: aiosqlite.Connection, begin: str) -> AsyncIterator[None]:
-    """An explicit transaction (the connection runs in autocommit mode): COMMIT on success, else ROLLBACK."""
-    await db.execute(begin)
-    try:
-        yield
-    except BaseException:
-        if db.in_transaction:  # SQLite itself rolls back after some errors (disk full, I/O)
-            await db.execute("ROLLBACK")
-        raise
-    await db.execute("COMMIT")
-
-
-async def _set_up_writer(db: aiosqlite.Connection, path: Path) -> None:
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = await _fetch_one(db, "PRAGMA journal_mode = WAL", ())
-    if mode is None or str(mode[0]).lower() != "wal":
-        # Without WAL every write would block the readers (e.g. on a file system without shared memory).
-        raise RuntimeError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
-    await db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash may lose the last commit only
-    await db.execute("PRAGMA foreign_keys = ON")
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    """Applies missing steps; the version is re-read under the write lock, so a racing writer is harmless."""
-    for version, statements in enumerate(MIGRATIONS, start=1):
-        async with _transaction(db, "BEGIN IMMEDIATE"):
-            current = await _user_version(db)
-            if current > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{path} has schema version {current}, newer than this code's {SCHEMA_VERSION};"
-                    " upgrade the program"
-                )
-            if current >= version:
-                continue
-            for statement in statements:
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {version}")
 
 
 def _read_only_uri(path: Path) -> str:
@@ -448,18 +382,6 @@ def _check_reader_schema(current: int, path: Path) -> None:
             f"{path} has schema version {current}, this code needs {SCHEMA_VERSION};"
             " start the schedule service (it creates and migrates the database) or check the path"
         )
-
-
-async def _user_version(db: aiosqlite.Connection) -> int:
-    row = await _fetch_one(db, "PRAGMA user_version", ())
-    return int(row[0]) if row is not None else 0
-
-
-async def _fetch_one(
-    db: aiosqlite.Connection, sql: str, params: tuple[object, ...]
-) -> tuple[Any, ...] | None:
-    async with db.execute(sql, params) as cursor:
-        return await cursor.fetchone()
 
 
 async def _day_rows(db: aiosqlite.Connection, region: str) -> dict[tuple[str, str], str]:
@@ -492,18 +414,8 @@ def _normalised(schedule: RegionSchedule) -> RegionSchedule:
     """Kyiv time for ``updated``, as the reader returns it, so the stored hash matches the loaded schedule."""
     if schedule.updated is None:
         return schedule
-    return dataclasses.replace(schedule, updated=_from_text(_to_text(schedule.updated)))
-
-
-def _to_text(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"timestamps must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return dataclasses.replace(schedule, updated=from_text(to_text(schedule.updated)))
 
 
 def _to_text_or_none(moment: datetime | None) -> str | None:
-    return _to_text(moment) if moment is not None else None
-
-
-def _from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(KYIV)
+    return to_text(moment) if moment is not None else None
