@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -24,6 +25,8 @@ from common.render.text import (
     render_reminder,
     render_schedule,
     render_week,
+    rendered_from_json,
+    rendered_to_json,
     split_text,
     to_text,
 )
@@ -213,3 +216,9 @@ def test_largest_real_schedule_fits_platform_limits(capture):
 def test_split_text_cuts_a_single_overlong_line():
     parts = split_text("x" * 5000, 4096)
     assert [len(p) for p in parts] == [4096, 904]
+
+
+def test_rendered_survives_json():
+    now = datetime(2025, 12, 18, 5, 50, tzinfo=KYIV)
+    rendered = render_schedule(SCHEDULE, "GPV3.2", now=now, lang="uk", fetched_at=now)
+    assert rendered_from_json(json.loads(json.dumps(rendered_to_json(rendered)))) == rendered

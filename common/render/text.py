@@ -7,10 +7,10 @@ it within the platforms' limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog, catalog
@@ -41,6 +41,25 @@ class Rendered:
     lead: str | None = None
     sections: tuple[Section, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+def rendered_to_json(rendered: Rendered) -> dict[str, Any]:
+    """A JSON-ready form, so a message can wait in the outbox and be marked up by the bot that sends it."""
+    return {
+        "title": rendered.title,
+        "lead": rendered.lead,
+        "sections": [{"title": s.title, "lines": list(s.lines)} for s in rendered.sections],
+        "notes": list(rendered.notes),
+    }
+
+
+def rendered_from_json(data: Mapping[str, Any]) -> Rendered:
+    return Rendered(
+        title=data["title"],
+        lead=data.get("lead"),
+        sections=tuple(Section(s["title"], tuple(s["lines"])) for s in data.get("sections", ())),
+        notes=tuple(data.get("notes", ())),
+    )
 
 
 class Markup(Protocol):
