@@ -1,4 +1,5 @@
-"""A chat bot's own SQLite database: the change-detection baseline and the schedule event log.
+"""A chat bot's own SQLite database: the change-detection baseline, the schedule event log, recipients and
+their subscriptions, the notification outbox and uploaded picture ids.
 
 All SQL of the bot-local database lives in this module (each bot has its own file; the shared schedule
 database is ``common.store``). One connection in autocommit mode; every multi-statement write is one
@@ -10,12 +11,18 @@ UTC, returned as aware datetimes in Kyiv time) are the generic ones of ``common.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
-from common.sqlite_base import Database, from_text, open_migrated, to_text, transaction
+import aiosqlite
+
+from common.i18n import LANGUAGES
+from common.schedule import group_sort_key
+from common.sqlite_base import Database, fetch_one, from_text, open_migrated, to_text, transaction
 
 # Re-exported: callers catch common.botdb.SchemaVersionError.
 from common.sqlite_base import SchemaVersionError as SchemaVersionError
@@ -53,8 +60,64 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The fan-out polls for the few pending rows; a partial index stays tiny as the log grows.
         "CREATE INDEX schedule_events_pending ON schedule_events (id) WHERE fanned_out = 0",
     ),
+    (
+        # A chat, user or channel the bot can message; platform-neutral, so the id is text.
+        # The lead minutes are spelled out, not taken from LEAD_MINUTES: a released step must never change.
+        """CREATE TABLE recipients (
+            id                 TEXT PRIMARY KEY,
+            lang               TEXT NOT NULL CHECK (lang IN ('uk', 'en')),
+            active             INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            deactivated_reason TEXT,
+            lead_off_minutes   INTEGER CHECK (lead_off_minutes IN (5, 10, 15, 30, 60)),
+            lead_on_minutes    INTEGER CHECK (lead_on_minutes IN (5, 10, 15, 30, 60)),
+            quiet_start        TEXT CHECK (quiet_start GLOB '[0-2][0-9]:[0-5][0-9]'),
+            quiet_end          TEXT CHECK (quiet_end GLOB '[0-2][0-9]:[0-5][0-9]'),
+            pictures           INTEGER NOT NULL DEFAULT 1 CHECK (pictures IN (0, 1)),
+            created_at         TEXT NOT NULL,
+            CHECK ((quiet_start IS NULL) = (quiet_end IS NULL))
+        ) WITHOUT ROWID""",
+        """CREATE TABLE subscriptions (
+            recipient_id TEXT NOT NULL REFERENCES recipients (id),
+            region       TEXT NOT NULL,
+            grp          TEXT NOT NULL,
+            PRIMARY KEY (recipient_id, region, grp)
+        ) WITHOUT ROWID""",
+        # The fan-out asks who follows one group.
+        "CREATE INDEX subscriptions_by_group ON subscriptions (region, grp)",
+        """CREATE TABLE outbox (
+            id           INTEGER PRIMARY KEY,
+            recipient_id TEXT NOT NULL REFERENCES recipients (id),
+            dedupe_key   TEXT NOT NULL UNIQUE,
+            payload      TEXT NOT NULL,
+            status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            not_before   TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            sent_at      TEXT,
+            last_error   TEXT
+        )""",
+        "CREATE INDEX outbox_due ON outbox (status, not_before, id)",
+        # A recipient who blocked the bot has its pending rows dropped at once.
+        "CREATE INDEX outbox_pending_by_recipient ON outbox (recipient_id) WHERE status = 'pending'",
+        # Telegram uploads a picture once and then reuses its file id.
+        """CREATE TABLE picture_files (
+            key     TEXT PRIMARY KEY,
+            file_id TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+LEAD_MINUTES = (5, 10, 15, 30, 60)  # reminder lead times a recipient may choose
+OUTBOX_STATUSES = ("pending", "sent", "dead")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownRecipient(LookupError):
+    """No recipient has this id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +127,73 @@ class StoredEvent:
     detected_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Someone the bot messages (a chat, user or channel) and their notification settings."""
+
+    id: str
+    lang: str
+    active: bool
+    deactivated_reason: str | None
+    lead_off_minutes: int | None  # None: no reminder before power goes off (or may go off)
+    lead_on_minutes: int | None  # None: no reminder before power comes back
+    quiet_start: time | None  # Kyiv wall clock; both None or both set
+    quiet_end: time | None
+    pictures: bool
+    created_at: datetime
+
+    @property
+    def quiet_hours(self) -> tuple[time, time] | None:
+        """(start, end) when both are set."""
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return self.quiet_start, self.quiet_end
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A message to queue; ``dedupe_key`` names it, so the same one is never queued twice."""
+
+    recipient_id: str
+    dedupe_key: str
+    payload: Mapping[str, Any]  # JSON-ready
+    not_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A pending message as the sender loop gets it."""
+
+    id: int
+    recipient_id: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    attempts: int
+    not_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BotStats:
+    active_recipients: int
+    inactive_recipients: int
+    subscriptions: dict[tuple[str, str], int]  # (region, group) -> active subscribers
+    outbox: dict[str, int]  # status -> rows
+
+
 class BotDB(Database):
-    """The bot's local database. Open with ``await BotDB.open(path)``; close it or use ``async with``."""
+    """The bot's local database. Open with ``await BotDB.open(path)``; close it or use ``async with``.
+
+    ``now`` stamps when recipients and outbox rows were created (replaceable in tests).
+    """
+
+    def __init__(self, db: aiosqlite.Connection, *, now: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(db)
+        self._now = now
 
     @classmethod
-    async def open(cls, path: Path) -> BotDB:
+    async def open(cls, path: Path, *, now: Callable[[], datetime] = _utc_now) -> BotDB:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
-        return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"))
+        return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"), now=now)
 
     async def load_baseline(self, region: str) -> Baseline | None:
         """The region's baseline; None if it was never checked (an empty dict: checked, nothing current)."""
@@ -135,6 +258,258 @@ class BotDB(Database):
                 "UPDATE schedule_events SET fanned_out = 1 WHERE id = ?", [(event_id,) for event_id in ids]
             )
 
+    # --- recipients --------------------------------------------------------------------------------
+
+    async def ensure_recipient(self, recipient_id: str, lang: str) -> Recipient:
+        """The recipient, created with ``lang`` if new. An inactive one is reactivated with its settings kept:
+        someone who writes to the bot again is reachable again."""
+        _check_language(lang)
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.execute(
+                "INSERT INTO recipients (id, lang, created_at) VALUES (?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET active = 1, deactivated_reason = NULL WHERE active = 0",
+                (recipient_id, lang, to_text(self._now())),
+            )
+            row = await fetch_one(self._db, f"{_SELECT_RECIPIENTS} WHERE r.id = ?", (recipient_id,))
+        if row is None:  # just inserted or already there, inside the same transaction
+            raise RuntimeError(f"recipient {recipient_id!r} vanished while being ensured")
+        return _recipient(row)
+
+    async def get_recipient(self, recipient_id: str) -> Recipient | None:
+        async with self._lock:
+            row = await fetch_one(self._db, f"{_SELECT_RECIPIENTS} WHERE r.id = ?", (recipient_id,))
+        return None if row is None else _recipient(row)
+
+    async def set_language(self, recipient_id: str, lang: str) -> None:
+        _check_language(lang)
+        await self._update_recipient(recipient_id, "lang = ?", (lang,))
+
+    async def set_leads(self, recipient_id: str, off: int | None, on: int | None) -> None:
+        """Reminder lead times in minutes (one of ``LEAD_MINUTES``), or None for no reminder."""
+        for lead in (off, on):
+            if lead is not None and lead not in LEAD_MINUTES:
+                raise ValueError(f"lead {lead!r} is not one of {LEAD_MINUTES}")
+        await self._update_recipient(recipient_id, "lead_off_minutes = ?, lead_on_minutes = ?", (off, on))
+
+    async def set_quiet(self, recipient_id: str, start: time | None, end: time | None) -> None:
+        """Quiet hours on the Kyiv wall clock, to the minute; both None turns them off."""
+        if (start is None) != (end is None):
+            raise ValueError("quiet hours need both a start and an end, or neither")
+        await self._update_recipient(
+            recipient_id, "quiet_start = ?, quiet_end = ?", (_minute_text(start), _minute_text(end))
+        )
+
+    async def set_pictures(self, recipient_id: str, pictures: bool) -> None:
+        await self._update_recipient(recipient_id, "pictures = ?", (int(pictures),))
+
+    async def deactivate(self, recipient_id: str, reason: str) -> None:
+        """Stops messages to the recipient (it blocked the bot, left, was deleted); its data stays."""
+        await self._update_recipient(recipient_id, "active = 0, deactivated_reason = ?", (reason,))
+
+    # --- subscriptions -----------------------------------------------------------------------------
+
+    async def subscribe(self, recipient_id: str, region: str, group: str) -> bool:
+        """True if the subscription is new."""
+        return bool(
+            await self._execute(
+                "INSERT INTO subscriptions (recipient_id, region, grp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (recipient_id, region, group),
+            )
+        )
+
+    async def unsubscribe(self, recipient_id: str, region: str, group: str) -> bool:
+        """True if there was such a subscription."""
+        return bool(
+            await self._execute(
+                "DELETE FROM subscriptions WHERE recipient_id = ? AND region = ? AND grp = ?",
+                (recipient_id, region, group),
+            )
+        )
+
+    async def subscriptions(self, recipient_id: str) -> list[tuple[str, str]]:
+        """The recipient's (region, group) pairs, groups in natural order (2.1 before 10.1)."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT region, grp FROM subscriptions WHERE recipient_id = ?", (recipient_id,)
+            )
+        return sorted(((region, group) for region, group in rows), key=_subscription_order)
+
+    async def subscribers(self, region: str, group: str) -> list[Recipient]:
+        """Active recipients subscribed to the group."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                f"{_SELECT_RECIPIENTS} JOIN subscriptions s ON s.recipient_id = r.id"
+                " WHERE r.active = 1 AND s.region = ? AND s.grp = ? ORDER BY r.id",
+                (region, group),
+            )
+        return [_recipient(row) for row in rows]
+
+    async def all_subscriptions(self) -> list[tuple[Recipient, str, str]]:
+        """Every subscription of an active recipient, as (recipient, region, group)."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                f"SELECT {_RECIPIENT_COLUMNS}, s.region, s.grp FROM recipients r"
+                " JOIN subscriptions s ON s.recipient_id = r.id WHERE r.active = 1",
+            )
+        found = [(_recipient(row[:-2]), row[-2], row[-1]) for row in rows]
+        return sorted(found, key=lambda item: (item[0].id, *_subscription_order(item[1:])))
+
+    # --- outbox ------------------------------------------------------------------------------------
+
+    async def enqueue(self, items: Sequence[OutboxItem]) -> int:
+        """Queues the items whose dedupe key is new; returns how many were added."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            return await self._insert_outbox(items)
+
+    async def fan_out(self, event_id: int, items: Sequence[OutboxItem]) -> int:
+        """Queues a schedule event's messages and marks the event fanned out in one transaction, so a
+        crash leaves either both or neither; returns how many rows were added."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            added = await self._insert_outbox(items)
+            await self._db.execute("UPDATE schedule_events SET fanned_out = 1 WHERE id = ?", (event_id,))
+        return added
+
+    async def due_messages(
+        self, now: datetime, limit: int, exclude_recipients: Collection[str] = ()
+    ) -> list[OutboxRow]:
+        """Pending rows due at ``now``, oldest first, leaving out the given recipients."""
+        excluded = list(exclude_recipients)
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT id, recipient_id, dedupe_key, payload, attempts, not_before FROM outbox"
+                " WHERE status = 'pending' AND not_before <= ?"
+                f" AND recipient_id NOT IN ({', '.join('?' * len(excluded))}) ORDER BY id LIMIT ?",
+                (to_text(now), *excluded, limit),
+            )
+        return [
+            OutboxRow(row_id, recipient, key, json.loads(payload), attempts, from_text(not_before))
+            for row_id, recipient, key, payload, attempts, not_before in rows
+        ]
+
+    async def mark_sent(self, row_id: int, at: datetime) -> None:
+        await self._execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'pending'",
+            (to_text(at), row_id),
+        )
+
+    async def mark_retry(
+        self, row_id: int, not_before: datetime, error: str, *, count_attempt: bool = True
+    ) -> None:
+        """Sends the row again at ``not_before``; ``count_attempt=False`` when the platform only asked to wait."""
+        await self._execute(
+            "UPDATE outbox SET not_before = ?, attempts = attempts + ?, last_error = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (to_text(not_before), int(count_attempt), error, row_id),
+        )
+
+    async def mark_dead(self, row_id: int, error: str) -> None:
+        """Gives up on the row after its last failed attempt."""
+        await self._execute(
+            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (error, row_id),
+        )
+
+    async def drop_pending_for(self, recipient_id: str, reason: str) -> int:
+        """Dead-letters every pending row of the recipient (it blocked the bot); returns how many."""
+        return await self._execute(
+            "UPDATE outbox SET status = 'dead', last_error = ? WHERE recipient_id = ? AND status = 'pending'",
+            (reason, recipient_id),
+        )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self._lock:
+            return await self._outbox_counts()
+
+    # --- pictures ----------------------------------------------------------------------------------
+
+    async def get_file_id(self, key: str) -> str | None:
+        async with self._lock:
+            row = await fetch_one(self._db, "SELECT file_id FROM picture_files WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    async def save_file_id(self, key: str, file_id: str) -> None:
+        await self._execute(
+            "INSERT INTO picture_files (key, file_id) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET file_id = excluded.file_id",
+            (key, file_id),
+        )
+
+    # --- upkeep ------------------------------------------------------------------------------------
+
+    async def stats(self) -> BotStats:
+        async with self._lock, transaction(self._db):  # one read transaction: the numbers agree
+            by_state = dict(
+                await self._db.execute_fetchall("SELECT active, count(*) FROM recipients GROUP BY active")
+            )
+            groups = await self._db.execute_fetchall(
+                "SELECT s.region, s.grp, count(*) FROM subscriptions s"
+                " JOIN recipients r ON r.id = s.recipient_id WHERE r.active = 1 GROUP BY s.region, s.grp"
+            )
+            outbox = await self._outbox_counts()
+        return BotStats(
+            active_recipients=by_state.get(1, 0),
+            inactive_recipients=by_state.get(0, 0),
+            subscriptions={(region, group): count for region, group, count in groups},
+            outbox=outbox,
+        )
+
+    async def prune(self, before: datetime) -> int:
+        """Deletes sent and dead outbox rows queued before ``before`` and fanned-out schedule events
+        detected before it; returns how many rows went. Pending rows are never deleted."""
+        cutoff = to_text(before)
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            outbox = await self._db.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'dead') AND created_at < ?", (cutoff,)
+            )
+            # The newest event stays: SQLite gives a new row max(id) + 1, and a reused event id would
+            # collide with the dedupe keys ("event:{id}:...") of rows still in the outbox.
+            events = await self._db.execute(
+                "DELETE FROM schedule_events WHERE fanned_out = 1 AND detected_at < ?"
+                " AND id < (SELECT max(id) FROM schedule_events)",
+                (cutoff,),
+            )
+        return outbox.rowcount + events.rowcount
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _execute(self, sql: str, params: tuple[object, ...]) -> int:
+        """One statement on its own (autocommit); returns the number of rows it changed."""
+        async with self._lock:
+            cursor = await self._db.execute(sql, params)
+        return cursor.rowcount
+
+    async def _update_recipient(
+        self, recipient_id: str, assignments: str, values: tuple[object, ...]
+    ) -> None:
+        if not await self._execute(
+            f"UPDATE recipients SET {assignments} WHERE id = ?", (*values, recipient_id)
+        ):
+            raise UnknownRecipient(recipient_id)
+
+    async def _insert_outbox(self, items: Sequence[OutboxItem]) -> int:
+        """Inside the caller's transaction; a known dedupe key is skipped, any other error raises."""
+        created = to_text(self._now())
+        cursor = await self._db.executemany(
+            "INSERT INTO outbox (recipient_id, dedupe_key, payload, not_before, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            [
+                (
+                    item.recipient_id,
+                    item.dedupe_key,
+                    json.dumps(item.payload, ensure_ascii=False, sort_keys=True),
+                    to_text(item.not_before),
+                    created,
+                )
+                for item in items
+            ],
+        )
+        return max(cursor.rowcount, 0)  # -1 when there was nothing to insert
+
+    async def _outbox_counts(self) -> dict[str, int]:
+        rows = await self._db.execute_fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
+        return {status: 0 for status in OUTBOX_STATUSES} | dict(rows)
+
     async def _insert_event(self, event: ScheduleEvent, detected: str) -> int:
         cursor = await self._db.execute(
             "INSERT INTO schedule_events (region, grp, day, kind, old_slots, new_slots, detected_at)"
@@ -152,3 +527,41 @@ class BotDB(Database):
         if cursor.lastrowid is None:  # only for statements other than INSERT
             raise RuntimeError("SQLite returned no row id for an inserted event")
         return cursor.lastrowid
+
+
+# In the order of Recipient's fields.
+_RECIPIENT_COLUMNS = (
+    "r.id, r.lang, r.active, r.deactivated_reason, r.lead_off_minutes, r.lead_on_minutes,"
+    " r.quiet_start, r.quiet_end, r.pictures, r.created_at"
+)
+_SELECT_RECIPIENTS = f"SELECT {_RECIPIENT_COLUMNS} FROM recipients r"
+
+
+def _recipient(row: Sequence[Any]) -> Recipient:
+    rid, lang, active, reason, lead_off, lead_on, quiet_start, quiet_end, pictures, created = row
+    return Recipient(
+        id=rid,
+        lang=lang,
+        active=bool(active),
+        deactivated_reason=reason,
+        lead_off_minutes=lead_off,
+        lead_on_minutes=lead_on,
+        quiet_start=None if quiet_start is None else time.fromisoformat(quiet_start),
+        quiet_end=None if quiet_end is None else time.fromisoformat(quiet_end),
+        pictures=bool(pictures),
+        created_at=from_text(created),
+    )
+
+
+def _check_language(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ValueError(f"language {lang!r} is not one of {LANGUAGES}")
+
+
+def _minute_text(moment: time | None) -> str | None:
+    return None if moment is None else f"{moment:%H:%M}"
+
+
+def _subscription_order(subscription: Sequence[str]) -> tuple[Any, ...]:
+    region, group = subscription
+    return region, group_sort_key(group)

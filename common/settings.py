@@ -26,6 +26,7 @@ class DtekSettings(BaseSettings):
     dtek_retry_attempts: int = Field(3, ge=1, le=10)
     dtek_retry_base_delay_seconds: float = Field(4.0, ge=0)
     dtek_retry_max_delay_seconds: float = Field(30.0, ge=0)
+    log_level: str = "INFO"
 
     @field_validator("dtek_regions", mode="before")
     @classmethod

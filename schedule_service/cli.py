@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from common.dtek.errors import PageError
-from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import parse_page
 from common.dtek.regions import validate_region
@@ -220,7 +220,9 @@ async def demo_command(settings: ServiceSettings) -> int:
         }
     )
     async with FakeDtekSite() as site:
-        site.publish(sample_schedule(DEMO_REGION, kyiv_now().date()), streets=SAMPLE_STREETS)
+        site.publish(
+            sample_schedule(DEMO_REGION, kyiv_now().date()), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES
+        )
         demo_settings.dtek_url_template = site.url_template
         print(f"fake DTEK site at {site.base_url}; scraping into {DEMO_DB}", file=sys.stderr)
         async with DtekFetcher(demo_settings) as fetcher, await ScheduleWriter.open(Path(DEMO_DB)) as writer:

@@ -16,4 +16,3 @@ class ServiceSettings(DtekSettings):
     region_spacing_seconds: float = Field(10.0, ge=0)
     # Scrape log and change history older than this are deleted, so the file does not grow forever.
     history_retention_days: int = Field(90, ge=1)
-    log_level: str = "INFO"

@@ -1,21 +1,32 @@
-"""The bot-local database: migrations, the watch baseline, the event log and its atomicity."""
+"""The bot-local database: migrations, the watch baseline, the event log, recipients, subscriptions,
+the outbox and its atomicity."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
-from common.botdb import SCHEMA_VERSION, BotDB, SchemaVersionError
+from common.botdb import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    BotDB,
+    OutboxItem,
+    Recipient,
+    SchemaVersionError,
+    UnknownRecipient,
+)
 from common.schedule import KYIV
+from common.sqlite_base import open_migrated
 from common.watch import EventKind, ScheduleEvent
 
 D1, D2 = date(2026, 1, 15), date(2026, 1, 16)
 ON, OFF = "+" * 48, "-" * 48
 T0 = datetime(2026, 1, 15, 8, 30, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def changed(group: str = "GPV1.1", day: date = D1, region: str = "kem") -> ScheduleEvent:
@@ -32,10 +43,32 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.db"
 
 
+def item(recipient: str, key: str, not_before: datetime = T0, text: str = "Світло") -> OutboxItem:
+    return OutboxItem(recipient, key, {"text": text}, not_before)
+
+
+def outbox_rows(path: Path) -> list[tuple]:
+    return raw_query(path, "SELECT dedupe_key, status, attempts, last_error FROM outbox ORDER BY id")
+
+
+async def stored(db: BotDB, recipient_id: str) -> Recipient:
+    found = await db.get_recipient(recipient_id)
+    assert found is not None, f"recipient {recipient_id} is missing"
+    return found
+
+
 @pytest.fixture
 async def db(db_path: Path):
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
         yield db
+
+
+@pytest.fixture
+async def people(db: BotDB) -> BotDB:
+    """The database with recipients "1" (uk) and "2" (en)."""
+    await db.ensure_recipient("1", "uk")
+    await db.ensure_recipient("2", "en")
+    return db
 
 
 # --- opening and migrations ------------------------------------------------------------------------
@@ -50,6 +83,21 @@ async def test_migrates_an_empty_file(db_path: Path) -> None:
     assert raw_query(db_path, "PRAGMA journal_mode") == [("wal",)]
     tables = {name for (name,) in raw_query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"watched_regions", "watch_baseline", "schedule_events"} <= tables
+    assert {"recipients", "subscriptions", "outbox", "picture_files"} <= tables
+
+
+async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None:
+    # Written by the version 1 code path: the same runner with only the first step.
+    async with BotDB(await open_migrated(db_path, MIGRATIONS[:1], upgrade_hint="")) as old:
+        [event_id] = await old.commit_watch("kem", {("GPV1.1", D1): ON}, [changed()], T0)
+    assert raw_query(db_path, "PRAGMA user_version") == [(1,)]
+
+    async with await BotDB.open(db_path) as db:
+        assert await db.load_baseline("kem") == {("GPV1.1", D1): ON}
+        assert [p.id for p in await db.pending_events()] == [event_id]
+        await db.ensure_recipient("42", "uk")
+        assert await db.subscribe("42", "kem", "GPV1.1")
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
 
 
 async def test_creates_directories_and_reopening_keeps_data(db_path: Path) -> None:
@@ -146,3 +194,236 @@ async def test_event_kinds_round_trip(db: BotDB) -> None:
     ]
     await db.commit_watch("kem", {}, events, T0)
     assert [p.event for p in await db.pending_events()] == events
+
+
+# --- recipients ------------------------------------------------------------------------------------
+
+
+async def test_ensure_recipient_creates_once_with_defaults(db: BotDB) -> None:
+    created = await db.ensure_recipient("-100123", "uk")
+    assert (created.id, created.lang, created.active, created.pictures) == ("-100123", "uk", True, True)
+    assert (created.lead_off_minutes, created.lead_on_minutes, created.quiet_hours) == (None, None, None)
+    assert created.created_at == T0
+    assert await db.ensure_recipient("-100123", "en") == created  # an existing one keeps its language
+    assert await db.get_recipient("-100123") == created
+    assert await db.get_recipient("7") is None
+
+
+async def test_settings_round_trip(people: BotDB) -> None:
+    await people.set_language("1", "en")
+    await people.set_leads("1", 15, None)
+    await people.set_quiet("1", time(23, 0), time(7, 30))
+    await people.set_pictures("1", False)
+    changed_one = await stored(people, "1")
+    assert (changed_one.lang, changed_one.lead_off_minutes, changed_one.lead_on_minutes) == ("en", 15, None)
+    assert changed_one.quiet_hours == (time(23, 0), time(7, 30))
+    assert changed_one.pictures is False
+    untouched = await stored(people, "2")
+    assert (untouched.quiet_hours, untouched.pictures) == (None, True)
+
+    await people.set_quiet("1", None, None)
+    await people.set_leads("1", None, 60)
+    again = await stored(people, "1")
+    assert (again.quiet_hours, again.lead_off_minutes, again.lead_on_minutes) == (None, None, 60)
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        (lambda db: db.set_language("1", "ru"), ValueError),
+        (lambda db: db.set_leads("1", 7, None), ValueError),
+        (lambda db: db.set_leads("1", None, 0), ValueError),
+        (lambda db: db.set_quiet("1", time(23), None), ValueError),
+        (lambda db: db.set_pictures("404", False), UnknownRecipient),
+        (lambda db: db.deactivate("404", "gone"), UnknownRecipient),
+        (lambda db: db.ensure_recipient("3", "de"), ValueError),
+    ],
+)
+async def test_bad_settings_are_refused(people: BotDB, setting, error: type[Exception]) -> None:
+    before = await people.get_recipient("1")
+    with pytest.raises(error):
+        await setting(people)
+    assert await people.get_recipient("1") == before
+    assert await people.get_recipient("3") is None
+
+
+async def test_deactivate_keeps_data_and_ensure_reactivates(people: BotDB) -> None:
+    await people.set_leads("1", 30, 10)
+    await people.subscribe("1", "kem", "GPV1.1")
+    await people.subscribe("2", "kem", "GPV1.1")
+
+    await people.deactivate("1", "blocked by the user")
+    gone = await stored(people, "1")
+    assert (gone.active, gone.deactivated_reason, gone.lead_off_minutes) == (False, "blocked by the user", 30)
+    assert await people.subscriptions("1") == [("kem", "GPV1.1")]
+    assert [r.id for r in await people.subscribers("kem", "GPV1.1")] == ["2"]
+    assert [(r.id, g) for r, _, g in await people.all_subscriptions()] == [("2", "GPV1.1")]
+
+    back = await people.ensure_recipient("1", "en")
+    assert (back.active, back.deactivated_reason) == (True, None)
+    assert (back.lang, back.lead_off_minutes, back.lead_on_minutes) == ("uk", 30, 10)
+    assert [r.id for r in await people.subscribers("kem", "GPV1.1")] == ["1", "2"]
+
+
+# --- subscriptions ---------------------------------------------------------------------------------
+
+
+async def test_subscribe_and_unsubscribe(people: BotDB) -> None:
+    assert await people.subscribe("1", "kem", "GPV10.1")
+    assert await people.subscribe("1", "kem", "GPV2.1")
+    assert await people.subscribe("1", "dnem", "GPV3.1")
+    assert not await people.subscribe("1", "kem", "GPV2.1")
+    assert await people.subscriptions("1") == [("dnem", "GPV3.1"), ("kem", "GPV2.1"), ("kem", "GPV10.1")]
+    assert await people.subscriptions("2") == []
+
+    assert await people.unsubscribe("1", "kem", "GPV2.1")
+    assert not await people.unsubscribe("1", "kem", "GPV2.1")
+    assert await people.subscriptions("1") == [("dnem", "GPV3.1"), ("kem", "GPV10.1")]
+    with pytest.raises(sqlite3.IntegrityError):  # only known recipients subscribe
+        await people.subscribe("404", "kem", "GPV1.1")
+
+
+async def test_subscribers_and_all_subscriptions(people: BotDB) -> None:
+    await people.subscribe("2", "kem", "GPV1.1")
+    await people.subscribe("1", "kem", "GPV1.1")
+    await people.subscribe("1", "kem", "GPV1.2")
+    assert [(r.id, r.lang) for r in await people.subscribers("kem", "GPV1.1")] == [("1", "uk"), ("2", "en")]
+    assert await people.subscribers("oem", "GPV1.1") == []
+    assert [(r.id, region, group) for r, region, group in await people.all_subscriptions()] == [
+        ("1", "kem", "GPV1.1"),
+        ("1", "kem", "GPV1.2"),
+        ("2", "kem", "GPV1.1"),
+    ]
+
+
+# --- outbox ----------------------------------------------------------------------------------------
+
+
+async def test_enqueue_skips_known_dedupe_keys(people: BotDB) -> None:
+    assert await people.enqueue([item("1", "a"), item("2", "b", text="Світла немає")]) == 2
+    assert await people.enqueue([item("2", "b", text="changed"), item("1", "c")]) == 1
+    assert await people.enqueue([]) == 0
+    due = await people.due_messages(T0, 10)
+    assert [(r.recipient_id, r.dedupe_key, r.payload, r.attempts) for r in due] == [
+        ("1", "a", {"text": "Світло"}, 0),
+        ("2", "b", {"text": "Світла немає"}, 0),  # the first one queued stays
+        ("1", "c", {"text": "Світло"}, 0),
+    ]
+    assert due[0].not_before == T0
+    with pytest.raises(sqlite3.IntegrityError):
+        await people.enqueue([item("404", "d")])
+
+
+async def test_due_messages_filters_and_orders(people: BotDB) -> None:
+    later = T0 + timedelta(minutes=5)
+    await people.enqueue([item("1", "late", later), item("1", "a"), item("2", "b"), item("1", "c")])
+    assert [r.dedupe_key for r in await people.due_messages(T0, 10)] == ["a", "b", "c"]
+    assert [r.dedupe_key for r in await people.due_messages(T0, 2)] == ["a", "b"]
+    assert [r.dedupe_key for r in await people.due_messages(T0, 10, ["1"])] == ["b"]
+    assert [r.dedupe_key for r in await people.due_messages(later, 10, {"2"})] == ["late", "a", "c"]
+    await people.mark_sent((await people.due_messages(T0, 1))[0].id, T0)
+    assert [r.dedupe_key for r in await people.due_messages(T0, 10)] == ["b", "c"]
+
+
+async def test_marking_rows(people: BotDB, db_path: Path) -> None:
+    await people.enqueue([item("1", "sent"), item("1", "retried"), item("1", "waited"), item("1", "dead")])
+    sent, retried, waited, dead = await people.due_messages(T0, 10)
+    later = T0 + timedelta(seconds=30)
+    await people.mark_sent(sent.id, later)
+    await people.mark_retry(retried.id, later, "HTTP 502")
+    await people.mark_retry(waited.id, later, "HTTP 429", count_attempt=False)
+    await people.mark_dead(dead.id, "HTTP 400")
+    await people.mark_dead(sent.id, "too late")  # a finished row stays as it is
+
+    assert outbox_rows(db_path) == [
+        ("sent", "sent", 0, None),
+        ("retried", "pending", 1, "HTTP 502"),
+        ("waited", "pending", 0, "HTTP 429"),
+        ("dead", "dead", 1, "HTTP 400"),
+    ]
+    [(sent_at,)] = raw_query(db_path, "SELECT sent_at FROM outbox WHERE dedupe_key = 'sent'")
+    assert datetime.fromisoformat(sent_at) == later
+    assert await people.due_messages(T0, 10) == []
+    assert [r.dedupe_key for r in await people.due_messages(later, 10)] == ["retried", "waited"]
+    assert await people.outbox_counts() == {"pending": 2, "sent": 1, "dead": 1}
+
+
+async def test_drop_pending_for_one_recipient(people: BotDB, db_path: Path) -> None:
+    await people.enqueue([item("1", "old"), item("1", "a"), item("2", "b"), item("1", "c", T0 + DAY)])
+    await people.mark_sent((await people.due_messages(T0, 1))[0].id, T0)
+    assert await people.drop_pending_for("1", "blocked") == 2
+    assert outbox_rows(db_path) == [
+        ("old", "sent", 0, None),
+        ("a", "dead", 0, "blocked"),
+        ("b", "pending", 0, None),
+        ("c", "dead", 0, "blocked"),
+    ]
+
+
+async def test_fan_out_queues_and_marks_the_event(people: BotDB) -> None:
+    first, second = await people.commit_watch("kem", {}, [changed("GPV1.1"), changed("GPV1.2")], T0)
+    assert await people.fan_out(first, [item("1", f"event:{first}:1"), item("2", f"event:{first}:2")]) == 2
+    assert [p.id for p in await people.pending_events()] == [second]
+    assert await people.fan_out(first, [item("1", f"event:{first}:1")]) == 0  # a repeat adds nothing
+    assert await people.fan_out(second, []) == 0  # nobody follows the group: still handled
+    assert await people.pending_events() == []
+    assert await people.outbox_counts() == {"pending": 2, "sent": 0, "dead": 0}
+
+
+async def test_fan_out_is_atomic(people: BotDB) -> None:
+    [event_id] = await people.commit_watch("kem", {}, [changed()], T0)
+    with pytest.raises(sqlite3.IntegrityError):  # the second row names an unknown recipient
+        await people.fan_out(event_id, [item("1", "event:1:1"), item("404", "event:1:404")])
+    assert [p.id for p in await people.pending_events()] == [event_id]
+    assert await people.outbox_counts() == {"pending": 0, "sent": 0, "dead": 0}
+    assert await people.fan_out(event_id, [item("1", "event:1:1")]) == 1  # no transaction left open
+
+
+# --- pictures, stats, pruning ----------------------------------------------------------------------
+
+
+async def test_picture_file_ids(db: BotDB) -> None:
+    assert await db.get_file_id("kem:GPV1.1:2026-01-15:abc") is None
+    await db.save_file_id("kem:GPV1.1:2026-01-15:abc", "AgAC-first")
+    await db.save_file_id("kem:GPV1.1:2026-01-15:abc", "AgAC-second")
+    assert await db.get_file_id("kem:GPV1.1:2026-01-15:abc") == "AgAC-second"
+
+
+async def test_stats(people: BotDB) -> None:
+    await people.ensure_recipient("3", "uk")
+    for recipient in ("1", "2", "3"):
+        await people.subscribe(recipient, "kem", "GPV1.1")
+    await people.subscribe("1", "oem", "GPV2.2")
+    await people.deactivate("3", "kicked")
+    await people.enqueue([item("1", "a"), item("2", "b")])
+    await people.mark_dead((await people.due_messages(T0, 1))[0].id, "HTTP 400")
+
+    stats = await people.stats()
+    assert (stats.active_recipients, stats.inactive_recipients) == (2, 1)
+    assert stats.subscriptions == {("kem", "GPV1.1"): 2, ("oem", "GPV2.2"): 1}
+    assert stats.outbox == {"pending": 1, "sent": 0, "dead": 1}
+
+
+async def test_prune_keeps_pending_recent_and_the_newest_event(db_path: Path) -> None:
+    clock = [T0]
+    async with await BotDB.open(db_path, now=lambda: clock[0]) as db:
+        await db.ensure_recipient("1", "uk")
+        [unsent_event] = await db.commit_watch("kem", {}, [changed("GPV2.1")], T0)
+        old_events = await db.commit_watch("kem", {}, [changed("GPV1.1"), changed("GPV1.2")], T0)
+        await db.mark_fanned_out(old_events)
+        await db.enqueue([item("1", "sent"), item("1", "dead"), item("1", "pending")])
+        sent, dead, _ = await db.due_messages(T0, 10)
+        await db.mark_sent(sent.id, T0)
+        await db.mark_dead(dead.id, "HTTP 400")
+        clock[0] = T0 + 2 * DAY
+        await db.enqueue([item("1", "recent")])
+        await db.mark_sent((await db.due_messages(T0, 10))[1].id, clock[0])
+
+        assert await db.prune(T0 + DAY) == 3
+        assert [key for key, *_ in outbox_rows(db_path)] == ["pending", "recent"]
+        assert [p.id for p in await db.pending_events()] == [unsent_event]
+        # Only the first fanned-out event went: the newest id stays, so ids are never reused.
+        assert raw_query(db_path, "SELECT id FROM schedule_events ORDER BY id") == [
+            (unsent_event,),
+            (old_events[1],),
+        ]

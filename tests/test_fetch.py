@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -16,6 +18,8 @@ from aiohttp import web
 
 from common.dtek.errors import BlockedPageError, FetchError
 from common.dtek.fetch import DtekFetcher
+from common.dtek.page_builder import page_html
+from common.dtek.parse import parse_page
 from common.settings import DtekSettings
 
 BLOCK_PAGE = (
@@ -27,6 +31,10 @@ KEM_ROOT = "https://www.dtek-kem.com.ua/"
 KEM_PAGE = "https://www.dtek-kem.com.ua/ua/shutdowns"
 KREM_ROOT = "https://www.dtek-krem.com.ua/"
 KREM_PAGE = "https://www.dtek-krem.com.ua/ua/shutdowns"
+KEM_AJAX = "https://www.dtek-kem.com.ua/ua/ajax"
+TOKEN_PAGE = page_html(region="kem", fact={"data": []}, preset=None, streets={})
+TOKEN = parse_page(TOKEN_PAGE).csrf_token
+FORM = {"method": "getHomeNum", "data[0][name]": "city", "data[0][value]": "м. Київ"}
 
 
 def make_settings(**values: Any) -> DtekSettings:
@@ -272,6 +280,114 @@ async def test_messages_carry_no_query_string(router, fetcher_for) -> None:
             await fetcher.fetch_page("kem")
     assert "https://dtek.test/kem/ua/shutdowns" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def answer(payload: Any, status: int = 200) -> httpx.Response:
+    return httpx.Response(
+        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+
+
+def ajax_router(router: respx.MockRouter, *answers: httpx.Response) -> tuple[respx.Route, respx.Route]:
+    router.get(KEM_ROOT).mock(return_value=html(text="home", set_cookie="visid=A; Path=/"))
+    page = router.get(KEM_PAGE).mock(return_value=html(text=TOKEN_PAGE))
+    ajax = router.post(KEM_AJAX).mock(side_effect=list(answers))
+    return page, ajax
+
+
+async def test_post_ajax_fetches_the_page_then_posts_like_its_script(router, fetcher_for) -> None:
+    page, ajax = ajax_router(router, answer({"result": True, "data": {}}))
+    async with fetcher_for() as fetcher:
+        assert await fetcher.post_ajax("kem", FORM) == {"result": True, "data": {}}
+    assert paths(router) == [KEM_ROOT, KEM_PAGE, KEM_AJAX]  # "/ua/ajax" resolved against the page
+    request = ajax.calls.last.request
+    assert dict(parse_qsl(request.content.decode())) == {**FORM, "_csrf-dtek-kem": TOKEN}
+    assert request.headers["x-csrf-token"] == TOKEN
+    assert request.headers["x-requested-with"] == "XMLHttpRequest"
+    assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert request.headers["cookie"] == "visid=A"
+    assert request.headers["referer"] == KEM_PAGE
+    assert page.call_count == 1
+
+
+async def test_post_ajax_uses_the_token_of_the_last_page_fetched(router, fetcher_for) -> None:
+    page, ajax = ajax_router(router, answer({"result": True}), answer({"result": True}))
+    async with fetcher_for() as fetcher:
+        await fetcher.fetch_page("kem")
+        await fetcher.post_ajax("kem", FORM)
+        await fetcher.post_ajax("kem", FORM)
+    assert page.call_count == 1
+    assert ajax.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html>oops</html>", "is not JSON"),
+        (b"[1, 2]", "is not a JSON object"),
+        (b'{"result": false, "text": "wrong street"}', "result=false: wrong street"),
+        (b'{"result": false}', "result=false: no reason given"),
+    ],
+)
+async def test_post_ajax_refuses_odd_answers(router, fetcher_for, sleep, body, reason) -> None:
+    _, ajax = ajax_router(router, httpx.Response(200, content=body))
+    async with fetcher_for() as fetcher:
+        with pytest.raises(FetchError, match=reason) as caught:
+            await fetcher.post_ajax("kem", FORM)
+    assert not isinstance(caught.value, BlockedPageError)
+    assert KEM_AJAX in str(caught.value)
+    assert ajax.call_count == 1  # a wrong answer is not retried
+    assert sleep.delays == []
+
+
+async def test_post_ajax_block_starts_a_new_visitor_with_a_new_page(router, fetcher_for, sleep) -> None:
+    ajax_router(router, html(403, BLOCK_PAGE), answer({"result": True}))
+    async with fetcher_for() as fetcher:
+        assert await fetcher.post_ajax("kem", FORM) == {"result": True}
+    assert paths(router) == [KEM_ROOT, KEM_PAGE, KEM_AJAX, KEM_ROOT, KEM_PAGE, KEM_AJAX]
+    assert len(sleep.delays) == 1
+
+
+async def test_post_ajax_blocked_every_time_is_blocked_page_error(router, fetcher_for) -> None:
+    _, ajax = ajax_router(router, *[html(200, BLOCK_PAGE)] * 3)
+    async with fetcher_for(dtek_retry_attempts=3) as fetcher:
+        with pytest.raises(BlockedPageError, match="after 3 attempts"):
+            await fetcher.post_ajax("kem", FORM)
+    assert ajax.call_count == 3
+
+
+async def test_post_ajax_retries_server_errors_with_the_same_token(router, fetcher_for, sleep) -> None:
+    page, ajax = ajax_router(router, answer({}, status=502), answer({"result": True}))
+    async with fetcher_for() as fetcher:
+        assert await fetcher.post_ajax("kem", FORM) == {"result": True}
+    assert page.call_count == 1
+    assert ajax.call_count == 2
+    assert sleep.delays == [0.75]
+
+
+async def test_refused_token_is_not_reused(router, fetcher_for) -> None:
+    page, _ = ajax_router(router, answer({}, status=400), answer({"result": True}))
+    async with fetcher_for() as fetcher:
+        with pytest.raises(FetchError, match="HTTP 400"):
+            await fetcher.post_ajax("kem", FORM)
+        assert await fetcher.post_ajax("kem", FORM) == {"result": True}
+    assert page.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        PAGE,  # no CSRF meta at all
+        TOKEN_PAGE.replace('content="/ua/ajax"', 'content="https://elsewhere.test/ua/ajax"'),
+    ],
+)
+async def test_post_ajax_needs_a_token_for_this_site(router, fetcher_for, page) -> None:
+    router.get(KEM_ROOT).mock(return_value=html(text="home"))
+    router.get(KEM_PAGE).mock(return_value=html(text=page))
+    async with fetcher_for() as fetcher:
+        with pytest.raises(FetchError, match="no CSRF token or same-site ajaxUrl"):
+            await fetcher.post_ajax("kem", FORM)
+    assert paths(router) == [KEM_ROOT, KEM_PAGE]  # nothing was sent anywhere else
 
 
 def test_missing_curl_cffi_names_the_extra(monkeypatch) -> None:

@@ -1,14 +1,18 @@
 """A fake DTEK site on 127.0.0.1 serving pages built from our own schedules.
 
 Used by the ``demo`` command and by the tests; it never serves a real capture. It can also play
-the anti-bot block and server errors, and counts the requests it gets.
+the anti-bot block and server errors, and counts the requests it gets. Its address lookup
+(``POST /{region}/ua/ajax``, ``method=getHomeNum``) checks the CSRF token and cookie as the real site does.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -25,16 +29,38 @@ SAMPLE_STREETS = {
     "м. Київ": ["вул. Хрещатик", "вул. Велика Васильківська", "просп. Перемоги"],
     "с. Гатне": [""],
 }
+# (settlement, street) -> house -> groups; "-" stands for the whole street, [] for "not on a schedule".
+SAMPLE_HOUSES: dict[tuple[str, str], dict[str, list[str]]] = {
+    ("м. Київ", "вул. Хрещатик"): {"1": ["GPV1.1"], "22": ["GPV2.2"], "22а": ["GPV2.2", "GPV3.1"]},
+    ("м. Київ", "вул. Велика Васильківська"): {"5": ["GPV4.1"], "72": ["GPV5.2"], "100": []},
+    ("м. Київ", "просп. Перемоги"): {"-": ["GPV6.1"]},
+    ("с. Гатне", ""): {"-": ["GPV3.2"]},
+}
+Address = tuple[str, str, str]  # (region, settlement, street)
+
+# Our builder writes this attribute order; the fake only serves the builder's pages.
+_PAGE_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+_NO_OUTAGE = {"type": "", "sub_type": "", "start_date": "", "end_date": ""}
 
 
 class FakeDtekSite:
-    """Serves ``/{region}/ua/shutdowns`` per region; ``url_template`` plugs into ``DTEK_URL_TEMPLATE``."""
+    """Serves ``/{region}/ua/shutdowns`` per region; ``url_template`` plugs into ``DTEK_URL_TEMPLATE``.
+
+    ``houses[(region, settlement, street)]`` maps house -> groups for the lookup; ``outages[(region,
+    settlement, street, house)]`` holds DTEK's fields of an outage in progress there (``type``,
+    ``sub_type``, ``start_date``, ``end_date``).
+    """
 
     def __init__(self) -> None:
         self.pages: dict[str, str] = {}
         self.blocked: set[str] = set()
         self.error_status: dict[str, int] = {}
         self.hits: Counter[str] = Counter()
+        self.houses: dict[Address, dict[str, list[str]]] = {}
+        self.outages: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        self.ajax_calls: Counter[str] = Counter()
+        self.ajax_rejected: Counter[str] = Counter()  # CSRF token, cookie or XHR header missing or wrong
+        self._csrf_sessions: dict[str, str] = {}  # CSRF cookie -> token of the page served with it
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -51,16 +77,26 @@ class FakeDtekSite:
         schedule: RegionSchedule,
         *,
         streets: Mapping[str, Sequence[str]] | None = None,
+        houses: Mapping[tuple[str, str], Mapping[str, Sequence[str]]] | None = None,
         today: date | None = None,
     ) -> None:
-        if not schedule.region:
+        """Serves ``schedule``'s page; ``houses`` ((settlement, street) -> house -> groups) feeds the lookup."""
+        region = schedule.region
+        if not region:
             raise ValueError("the schedule needs a region to be published")
-        self.pages[schedule.region] = build_page(schedule, streets=streets, today=today)
+        self.pages[region] = build_page(schedule, streets=streets, today=today, ajax_url=f"/{region}/ua/ajax")
+        for (settlement, street), groups in (houses or {}).items():
+            self.houses[region, settlement, street] = {house: list(g) for house, g in groups.items()}
+
+    def expire_sessions(self) -> None:
+        """Forgets every CSRF cookie handed out, as a server does when its sessions expire."""
+        self._csrf_sessions.clear()
 
     async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_get("/", self._root)
         app.router.add_get("/{region}/ua/shutdowns", self._page)
+        app.router.add_post("/{region}/ua/ajax", self._ajax)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -89,12 +125,60 @@ class FakeDtekSite:
         region = request.match_info["region"]
         self.hits[region] += 1
         if region in self.blocked:
-            return web.Response(text=BLOCK_PAGE, status=403, content_type="text/html")
+            return _block_page()
         if region in self.error_status:
             return web.Response(text="Server error", status=self.error_status[region])
         if region not in self.pages:
             return web.Response(text="Not found", status=404)
-        return web.Response(text=self.pages[region], content_type="text/html")
+        page = self.pages[region]
+        response = web.Response(text=page, content_type="text/html")
+        token = _PAGE_TOKEN.search(page)
+        if token:
+            cookie = secrets.token_urlsafe(16)
+            self._csrf_sessions[cookie] = token.group(1)
+            response.set_cookie(_csrf_param(region), cookie)
+        return response
+
+    async def _ajax(self, request: web.Request) -> web.Response:
+        region = request.match_info["region"]
+        self.ajax_calls[region] += 1
+        if region in self.blocked:
+            return _block_page()
+        form = await request.post()
+        if not self._csrf_ok(request, form, region):
+            self.ajax_rejected[region] += 1
+            return web.Response(text="Unable to verify your data submission.", status=400)
+        fields = {form.get(f"data[{i}][name]"): form.get(f"data[{i}][value]") for i in range(2)}
+        city, street = fields.get("city"), fields.get("street")
+        if form.get("method") != "getHomeNum" or not isinstance(city, str) or not isinstance(street, str):
+            return web.json_response({"result": False, "text": "Bad request"})
+        address = (region, city, street)
+        houses = self.houses.get(address, {})
+        data = {house: self._house_entry(address, house, groups) for house, groups in houses.items()}
+        return web.json_response({"result": True, "data": data, "updateTimestamp": "10:00 01.01.2026"})
+
+    def _csrf_ok(self, request: web.Request, form: Mapping[str, object], region: str) -> bool:
+        param = _csrf_param(region)
+        token = self._csrf_sessions.get(request.cookies.get(param, ""))
+        return (
+            token is not None
+            and request.headers.get("X-Requested-With") == "XMLHttpRequest"
+            and request.headers.get("X-CSRF-Token") == token
+            and form.get(param) == token
+        )
+
+    def _house_entry(self, address: Address, house: str, groups: list[str]) -> dict[str, Any]:
+        outage = self.outages.get((*address, house), {})
+        return {**_NO_OUTAGE, **outage, "sub_type_reason": groups, "voluntarily": None}
+
+
+def _block_page() -> web.Response:
+    return web.Response(text=BLOCK_PAGE, status=403, content_type="text/html")
+
+
+def _csrf_param(region: str) -> str:
+    # Yii names its CSRF cookie like the form field; the page builder uses the same name.
+    return f"_csrf-dtek-{region}"
 
 
 def sample_schedule(region: str, today: date, *, groups: int = 6) -> RegionSchedule:

@@ -1,26 +1,28 @@
-"""Polite fetching of DTEK shutdowns pages: browser-like requests, per-region cookies, few retries.
+"""Polite fetching from the DTEK sites: browser-like requests, per-region cookies, few retries.
 
 The sites sit behind Imperva/Incapsula, which blocks an address after a handful of quick requests, so the
 fetcher warms up cookies once per session, backs off exponentially and gives up on a block within about a
-minute (with the default settings) instead of hammering the site.
+minute (with the default settings) instead of hammering the site. Besides the shutdowns page it makes the
+page's AJAX calls (address lookup), with the cookies and CSRF token of the last page fetched for the region.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random as _random
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self
-from urllib.parse import urlsplit
+from typing import Any, Protocol, Self, TypeVar
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
 from common.dtek.errors import BlockedPageError, FetchError
-from common.dtek.parse import is_block_page
+from common.dtek.parse import is_block_page, read_meta
 from common.settings import DtekSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,19 @@ BROWSER_HEADERS = {
     "Upgrade-Insecure-Requests": "1",
 }
 
+# What the page's own JavaScript sends with its AJAX calls (jQuery), on top of the browser headers.
+XHR_HEADERS = {
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+    "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+    "X-Requested-With": "XMLHttpRequest",
+    "Sec-Fetch-Dest": "empty",
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Site": "same-origin",
+}
+DEFAULT_AJAX_PATH = "/ua/ajax"
+
+_T = TypeVar("_T")
+
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
@@ -57,14 +72,28 @@ class _Response:
     text: str
 
 
-class _TransportError(Exception):
-    """A backend's network-level failure (connection, timeout, TLS...), worth retrying."""
+class _RetryableError(Exception):
+    """An attempt failed in a way the next attempt may not repeat."""
+
+    blocked = False
+
+
+class _TransportError(_RetryableError):
+    """A backend's network-level failure (connection, timeout, TLS...)."""
+
+
+class _BlockedError(_RetryableError):
+    """The anti-bot page came back instead of DTEK's answer."""
+
+    blocked = True
 
 
 class _Session(Protocol):
     """One cookie-keeping HTTP session; the fetcher holds one per region."""
 
-    async def get(self, url: str) -> _Response: ...
+    async def send(
+        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> _Response: ...
 
     async def aclose(self) -> None: ...
 
@@ -91,9 +120,11 @@ class _HttpxSession:
             follow_redirects=True,
         )
 
-    async def get(self, url: str) -> _Response:
+    async def send(
+        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> _Response:
         try:
-            response = await self._client.get(url)
+            response = await self._client.request(method, url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise _TransportError(_describe(exc)) from exc
         return _Response(
@@ -117,11 +148,13 @@ class _CurlSession:
             allow_redirects=True,
         )
 
-    async def get(self, url: str) -> _Response:
+    async def send(
+        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> _Response:
         from curl_cffi.requests.exceptions import RequestException
 
         try:
-            response = await self._session.get(url)
+            response = await self._session.request(method, url, data=body, headers=dict(headers or {}))
         except RequestException as exc:
             raise _TransportError(_describe(exc)) from exc
         return _Response(
@@ -156,15 +189,61 @@ def _site_root(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/"
 
 
+def _checked(response: _Response, url: str) -> _Response:
+    """``response`` if it is DTEK's answer; a retryable error or a ``FetchError`` otherwise."""
+    if is_block_page(response.text):
+        raise _BlockedError(f"anti-bot block page (HTTP {response.status})")
+    if response.status == 429 or response.status >= 500:
+        raise _RetryableError(f"HTTP {response.status}")
+    if response.status >= 400:
+        raise FetchError(f"HTTP {response.status} from {_safe_url(url)} (not retried)")
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _AjaxTarget:
+    """Where and with which CSRF token a page's AJAX calls go."""
+
+    url: str
+    page_url: str
+    csrf_param: str
+    csrf_token: str
+
+
+def _ajax_target(html: str, page_url: str) -> _AjaxTarget | None:
+    """The page's AJAX target; None when the page has no CSRF token or points its AJAX at another site."""
+    meta = read_meta(html)
+    param, token = meta.get("csrf-param"), meta.get("csrf-token")
+    url = urljoin(page_url, meta.get("ajaxUrl") or DEFAULT_AJAX_PATH)
+    # The token and cookies belong to the page's site: never hand them to another one.
+    if not (param and token) or urlsplit(url).netloc != urlsplit(page_url).netloc:
+        return None
+    return _AjaxTarget(url, page_url, param, token)
+
+
+def _json_object(text: str, url: str) -> dict[str, Any]:
+    shown = _safe_url(url)
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError:
+        raise FetchError(f"the answer from {shown} is not JSON") from None
+    if not isinstance(answer, dict):
+        raise FetchError(f"the answer from {shown} is not a JSON object")
+    if not answer.get("result", True):
+        raise FetchError(f"{shown} answered result=false: {answer.get('text') or 'no reason given'}")
+    return answer
+
+
 @dataclass(slots=True)
 class _RegionSession:
     http: _Session
     warmed_up: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ajax: _AjaxTarget | None = None  # from the last page fetched with these cookies
 
 
 class DtekFetcher:
-    """Fetches DTEK shutdowns pages, one cookie session per region.
+    """Fetches DTEK shutdowns pages and makes their AJAX calls, one cookie session per region.
 
     ``sleep`` and ``random`` are injectable so tests can check the backoff without waiting.
     """
@@ -211,58 +290,92 @@ class DtekFetcher:
     async def fetch_page(self, region: str) -> str:
         """The HTML of ``region``'s shutdowns page; ``BlockedPageError`` or ``FetchError`` otherwise."""
         url = self._settings.page_url(region)
-        shown_url = _safe_url(url)
+        return await self._with_retries(region, _safe_url(url), lambda session: self._get_page(session, url))
+
+    async def post_ajax(self, region: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POSTs ``form`` to the AJAX URL of ``region``'s page, as the page's own JavaScript does.
+
+        Goes with the page's cookies and CSRF token (fetching the page first when this session has none).
+        Returns the JSON answer; ``FetchError`` when it is not an object or says ``result: false``,
+        ``BlockedPageError`` when blocked.
+        """
+        target = f"the AJAX URL of {_safe_url(self._settings.page_url(region))}"
+        return await self._with_retries(region, target, lambda session: self._post(session, region, form))
+
+    async def _with_retries(
+        self, region: str, target: str, attempt: Callable[[_RegionSession], Awaitable[_T]]
+    ) -> _T:
+        """Runs ``attempt`` with the region's session until it succeeds, backing off between failures."""
         attempts = self._settings.dtek_retry_attempts
-        failure = ""
-        blocked = False
-        for attempt in range(1, attempts + 1):
-            session = await self._session(region, url)
-            log.debug("GET %s (region %s, attempt %d/%d)", shown_url, region, attempt, attempts)
+        failure = _RetryableError("no attempt made")  # replaced: settings ask for at least one attempt
+        for number in range(1, attempts + 1):
+            session = await self._session(region)
+            log.debug("DTEK %s: %s (attempt %d/%d)", region, target, number, attempts)
             try:
-                response = await session.http.get(url)
-            except _TransportError as exc:
-                failure, blocked = str(exc), False
-            else:
-                if is_block_page(response.text):
-                    failure, blocked = f"anti-bot block page (HTTP {response.status})", True
+                return await attempt(session)
+            except _RetryableError as exc:
+                failure = exc
+                if exc.blocked:
                     # The block sticks to the cookies: start the next attempt as a new visitor.
                     await self._drop_session(region, session)
-                elif response.status == 429 or response.status >= 500:
-                    failure, blocked = f"HTTP {response.status}", False
-                elif response.status >= 400:
-                    raise FetchError(f"HTTP {response.status} from {shown_url} (not retried)")
-                else:
-                    return response.text
-            if attempt < attempts:
-                delay = self._backoff_delay(attempt)
+            if number < attempts:
+                delay = self._backoff_delay(number)
                 log.warning(
                     "DTEK %s attempt %d/%d failed: %s; retrying in %.1f s",
                     region,
-                    attempt,
+                    number,
                     attempts,
                     failure,
                     delay,
                 )
                 await self._sleep(delay)
-        if blocked:
-            raise BlockedPageError(f"blocked by Imperva/Incapsula after {attempts} attempts ({shown_url})")
-        raise FetchError(f"could not fetch {shown_url} after {attempts} attempts: {failure}")
+        if failure.blocked:
+            raise BlockedPageError(f"blocked by Imperva/Incapsula after {attempts} attempts ({target})")
+        raise FetchError(f"could not fetch {target} after {attempts} attempts: {failure}")
 
-    async def _session(self, region: str, url: str) -> _RegionSession:
+    async def _get_page(self, session: _RegionSession, url: str) -> str:
+        response = _checked(await session.http.send("GET", url), url)
+        session.ajax = _ajax_target(response.text, url)
+        return response.text
+
+    async def _post(self, session: _RegionSession, region: str, form: Mapping[str, str]) -> dict[str, Any]:
+        if session.ajax is None:
+            await self._get_page(session, self._settings.page_url(region))
+        target = session.ajax
+        if target is None:
+            raise FetchError(f"the {region} page gives no CSRF token or same-site ajaxUrl for AJAX calls")
+        body = urlencode({**form, target.csrf_param: target.csrf_token}).encode()
+        headers = {
+            **XHR_HEADERS,
+            "X-CSRF-Token": target.csrf_token,
+            "Origin": _site_root(target.url).rstrip("/"),
+            "Referer": target.page_url,
+        }
+        try:
+            response = _checked(
+                await session.http.send("POST", target.url, body=body, headers=headers), target.url
+            )
+        except FetchError:
+            # Most likely an expired or refused token: the next call starts from a fresh page.
+            session.ajax = None
+            raise
+        return _json_object(response.text, target.url)
+
+    async def _session(self, region: str) -> _RegionSession:
         session = self._sessions.get(region)
         if session is None:
             session = self._sessions[region] = _RegionSession(self._new_http())
         async with session.lock:
             if not session.warmed_up:
                 session.warmed_up = True
-                await self._warm_up(session.http, _site_root(url))
+                await self._warm_up(session.http, _site_root(self._settings.page_url(region)))
         return session
 
     async def _warm_up(self, http: _Session, root: str) -> None:
         # Imperva hands out its visitor cookies on any page; getting them first makes the real request
         # look like a returning browser. Not getting them is no reason to skip the real request.
         try:
-            response = await http.get(root)
+            response = await http.send("GET", root)
         except _TransportError as exc:
             log.warning("DTEK warm-up GET %s failed, going on without cookies: %s", _safe_url(root), exc)
             return

@@ -72,6 +72,7 @@ def build_page(
     streets: Mapping[str, Sequence[str]] | None = None,
     today: date | None = None,
     legacy: bool = False,
+    ajax_url: str = "/ua/ajax",
 ) -> str:
     """A full shutdowns page for ``schedule``; ``legacy`` gives the 2022 layout (only ``preset``)."""
     street_lists = {k: list(v) for k, v in (streets or {}).items()}
@@ -81,16 +82,18 @@ def build_page(
             fact=None,
             preset=preset_object(schedule),
             streets=sorted({s for names in street_lists.values() for s in names}),
+            ajax_url=ajax_url,
         )
     return page_html(
         region=schedule.region or "kem",
         fact=fact_object(schedule, today=today),
         preset=preset_object(schedule),
         streets=street_lists,
+        ajax_url=ajax_url,
     )
 
 
-def page_html(*, region: str, fact: Any, preset: Any, streets: Any) -> str:
+def page_html(*, region: str, fact: Any, preset: Any, streets: Any, ajax_url: str = "/ua/ajax") -> str:
     """A page around raw DTEK objects (``None`` leaves an assignment out)."""
     lines = [f"DisconSchedule.streets = {_json(streets)}"]
     if preset is not None:
@@ -103,7 +106,7 @@ def page_html(*, region: str, fact: Any, preset: Any, streets: Any) -> str:
 <html lang="uk">
 <head>
 <meta charset="UTF-8">
-<meta name="ajaxUrl" content="/ua/ajax" />
+<meta name="ajaxUrl" content="{ajax_url}" />
 <meta content="_csrf-dtek-{region}" name="csrf-param">
 <meta name="csrf-token" content="{secrets.token_urlsafe(32)}">
 <title>Відключення (тестова сторінка)</title>

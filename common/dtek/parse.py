@@ -65,7 +65,7 @@ def parse_page(html: str, *, region: str | None = None) -> ParsedPage:
     blocks = _extract_blocks(html)
     if "fact" not in blocks and "preset" not in blocks:
         raise NoScheduleDataError("the page has no DisconSchedule.fact or DisconSchedule.preset")
-    meta = _read_meta(html)
+    meta = read_meta(html)
     csrf_param = meta.get("csrf-param")
     warnings = _Warnings()
     schedule = build_schedule(
@@ -146,7 +146,7 @@ def _extract_blocks(html: str) -> dict[str, Any]:
     return blocks
 
 
-def _read_meta(html: str) -> dict[str, str]:
+def read_meta(html: str) -> dict[str, str]:
     # Only the head holds the meta tags; parsing the whole 800 KB page would waste time.
     head_end = html.find("</head>")
     head = html[: head_end if head_end >= 0 else len(html)]

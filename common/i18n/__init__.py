@@ -59,10 +59,15 @@ class Catalog:
         return node
 
 
-def normalise_language(lang: str | None) -> str:
-    """A supported language code from a user or platform locale (``en-US`` -> ``en``); default otherwise."""
-    code = (lang or "").split("-")[0].split("_")[0].lower()
-    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+def supported_language(locale: str | None) -> str | None:
+    """The supported language of a user or platform locale (``en-US`` -> ``en``), or None."""
+    code = (locale or "").split("-")[0].split("_")[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def normalise_language(locale: str | None) -> str:
+    """A supported language code for ``locale``; the default language otherwise."""
+    return supported_language(locale) or DEFAULT_LANGUAGE
 
 
 @cache

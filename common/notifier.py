@@ -1,0 +1,118 @@
+"""A bot's background work, the same on every platform: watch for schedule changes and fan them out,
+queue reminders as they come due, and deliver the outbox at the platform's rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from common.asyncutil import wait_or_stop
+from common.botdb import BotDB
+from common.feed import ChangeFeed
+from common.notify import fan_out_events, queue_reminders
+from common.outbox import OutboxWorker, Sender
+from common.schedule import KYIV, RegionSchedule
+from common.source import CachedSource, SourceUnavailable
+from common.watch import ScheduleEvent, Watcher
+
+log = logging.getLogger(__name__)
+
+REMINDER_INTERVAL_SECONDS = 60.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        db: BotDB,
+        source: CachedSource,
+        sender: Sender,
+        regions: Sequence[str],
+        rate_per_second: float,
+        watch_interval_seconds: float,
+        now: Callable[[], datetime],
+        reminder_interval_seconds: float = REMINDER_INTERVAL_SECONDS,
+    ) -> None:
+        self._db = db
+        self._source = source
+        self._regions = list(regions)
+        self._now = now
+        self._watch_interval = watch_interval_seconds
+        self._reminder_interval = reminder_interval_seconds
+        watcher = Watcher(db, today=lambda: now().astimezone(KYIV).date(), now=now)
+        self.feed = ChangeFeed(source, watcher, regions)
+        self.worker = OutboxWorker(db, sender, rate_per_second=rate_per_second, now=now)
+        self._reminders_until: datetime | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self._watch_loop(), name="watch"),
+            asyncio.create_task(self._reminder_loop(), name="reminders"),
+            asyncio.create_task(self.worker.run(self._stop), name="outbox"),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except TimeoutError:
+                    log.warning("background task %s did not stop in time", task.get_name())
+        self._tasks = []
+
+    async def fan_out(self, _events: Sequence[ScheduleEvent] = ()) -> int:
+        """Queues a message per subscriber for every event not yet fanned out (also those of a crash)."""
+        names = {region: schedule.groups for region, schedule in (await self._schedules()).items()}
+        now = self._now()
+        return await fan_out_events(
+            self._db,
+            group_name=lambda region, group: names.get(region, {}).get(group, group),
+            today=now.astimezone(KYIV).date(),
+            now=now,
+        )
+
+    async def queue_reminders(self) -> int:
+        """Queues the reminders falling due before the next pass; each at most once (dedupe keys)."""
+        now = self._now()
+        start = self._reminders_until or now
+        end = now + timedelta(seconds=self._reminder_interval)
+        queued = await queue_reminders(self._db, await self._schedules(), window_start=start, window_end=end)
+        self._reminders_until = end
+        return queued
+
+    async def _schedules(self) -> dict[str, RegionSchedule]:
+        schedules = {}
+        for region in self._regions:
+            try:
+                snapshot = await self._source.get(region)
+            except SourceUnavailable:
+                continue
+            if snapshot is not None:
+                schedules[region] = snapshot.schedule
+        return schedules
+
+    async def _watch_loop(self) -> None:
+        await self._guarded(self.fan_out)  # events a crash left before their fan-out
+        await self.feed.run(interval_seconds=self._watch_interval, stop=self._stop, on_events=self._on_events)
+
+    async def _on_events(self, events: list[ScheduleEvent]) -> None:
+        await self.fan_out(events)
+
+    async def _reminder_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._guarded(self.queue_reminders)
+            await wait_or_stop(self._stop, self._reminder_interval)
+
+    async def _guarded(self, step: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await step()
+        except Exception:
+            log.exception("background step %s failed", getattr(step, "__name__", step))

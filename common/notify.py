@@ -1,0 +1,164 @@
+"""Turning schedule events and reminders into outbox rows, one per recipient, platform-neutral.
+
+Change notices (:func:`fan_out_events`) are held during a recipient's quiet hours and delivered when they
+end; reminders (:func:`queue_reminders`) that fall inside quiet hours are dropped, since a reminder is
+worthless later. Quiet hours are read on the Kyiv wall clock; a span may cross midnight (23:00-07:00).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from common.botdb import BotDB, OutboxItem, Recipient
+from common.reminders import Reminder, TransitionKind, plan_reminders
+from common.render.text import render_event, render_reminder, rendered_to_json
+from common.schedule import KYIV, RegionSchedule
+from common.watch import ScheduleEvent
+
+_HOUR = timedelta(hours=1)
+
+
+async def fan_out_events(
+    db: BotDB, *, group_name: Callable[[str, str], str], today: date, now: datetime
+) -> int:
+    """Queues every pending schedule event for the active subscribers of its group; returns rows queued.
+
+    ``group_name(region, group)`` is the group's display name; ``today`` is the Kyiv date the texts say
+    "today" of. Each event's rows and its fanned-out mark are stored together, and the dedupe key
+    ``event:{event id}:{recipient}`` keeps a repeated call from queuing anything twice.
+    """
+    queued = 0
+    while pending := await db.pending_events():
+        for stored in pending:
+            event = stored.event
+            recipients = await db.subscribers(event.region, event.group)
+            name = group_name(event.region, event.group)
+            # Rendered once per language, however many recipients share it.
+            payloads = {
+                lang: _event_payload(event, name, today, lang) for lang in {r.lang for r in recipients}
+            }
+            items = [
+                OutboxItem(r.id, f"event:{stored.id}:{r.id}", payloads[r.lang], _hold_until(r, now))
+                for r in recipients
+            ]
+            queued += await db.fan_out(stored.id, items)
+    return queued
+
+
+async def queue_reminders(
+    db: BotDB,
+    schedules: Mapping[str, RegionSchedule],
+    *,
+    window_start: datetime,
+    window_end: datetime,
+) -> int:
+    """Queues the reminders due in ``[window_start, window_end)`` for every active subscription with a lead
+    time; returns rows queued. ``schedules`` maps a region to its latest schedule.
+
+    A bot calls this every minute with the window from the previous call's end to a minute from now: the
+    outbox holds a reminder for at most a minute, so one planned before a schedule change is hardly ever
+    sent after it. Windows may overlap (after a restart, say): the dedupe key
+    ``reminder:{recipient}:{region}:{group}:{kind}:{transition UTC}:{lead minutes}`` queues each once.
+    """
+    start, end = window_start.astimezone(UTC), window_end.astimezone(UTC)
+    items: list[OutboxItem] = []
+    for recipient, region, group in await db.all_subscriptions():
+        leads = reminder_leads(recipient)
+        schedule = schedules.get(region)
+        if not leads or schedule is None:
+            continue
+        for reminder in plan_reminders(schedule.group_days(group), leads=leads, now=start):
+            if reminder.due.astimezone(UTC) >= end:
+                break  # planned in due order
+            if not _is_quiet(recipient, reminder.due):
+                items.append(_reminder_item(recipient, region, group, schedule.group_name(group), reminder))
+    return await db.enqueue(items)
+
+
+def reminder_leads(recipient: Recipient) -> dict[TransitionKind, timedelta]:
+    """The recipient's lead per transition kind: a possible outage is warned like an outage."""
+    leads: dict[TransitionKind, timedelta] = {}
+    if recipient.lead_off_minutes is not None:
+        off = timedelta(minutes=recipient.lead_off_minutes)
+        leads |= {TransitionKind.POWER_OFF: off, TransitionKind.MAYBE_START: off}
+    if recipient.lead_on_minutes is not None:
+        leads[TransitionKind.POWER_ON] = timedelta(minutes=recipient.lead_on_minutes)
+    return leads
+
+
+def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
+    """Whether ``moment`` falls in ``[start, end)`` on the Kyiv wall clock; ``start == end`` means none."""
+    wall = _utc(moment).astimezone(KYIV).time()
+    if start <= end:
+        return start <= wall < end
+    return wall >= start or wall < end  # the span crosses midnight
+
+
+def quiet_hours_end(moment: datetime, start: time, end: time) -> datetime:
+    """The first instant after ``moment`` when the Kyiv clock reaches ``end`` (``moment`` itself when there
+    are no quiet hours), in Kyiv time.
+
+    Built on real instants: an ``end`` skipped by spring forward ends the quiet hours when the clock jumps,
+    and one repeated in autumn ends them at its first pass after ``moment``.
+    """
+    now = _utc(moment)
+    if start == end:
+        return now.astimezone(KYIV)
+    today = now.astimezone(KYIV).date()
+    candidates = (_instant(today + timedelta(days=d), end, fold) for d in (0, 1) for fold in (0, 1))
+    return min(c for c in candidates if c > now).astimezone(KYIV)
+
+
+def _event_payload(event: ScheduleEvent, group_name: str, today: date, lang: str) -> dict[str, Any]:
+    rendered = render_event(event, group_name=group_name, today=today, lang=lang)
+    return {
+        "kind": "event",
+        "rendered": rendered_to_json(rendered),
+        "region": event.region,
+        "group": event.group,
+        "day": event.day.isoformat(),
+    }
+
+
+def _reminder_item(
+    recipient: Recipient, region: str, group: str, group_name: str, reminder: Reminder
+) -> OutboxItem:
+    change = reminder.transition
+    lead_minutes = reminder.lead // timedelta(minutes=1)
+    key = (
+        f"reminder:{recipient.id}:{region}:{group}:{change.kind}"
+        f":{change.at.astimezone(UTC).isoformat()}:{lead_minutes}"
+    )
+    text = render_reminder(reminder, group_name=group_name, now=reminder.due, lang=recipient.lang)
+    return OutboxItem(recipient.id, key, {"kind": "reminder", "text": text}, reminder.due)
+
+
+def _is_quiet(recipient: Recipient, moment: datetime) -> bool:
+    quiet = recipient.quiet_hours
+    return quiet is not None and in_quiet_hours(moment, *quiet)
+
+
+def _hold_until(recipient: Recipient, now: datetime) -> datetime:
+    """When a change notice may go: now, or when the recipient's quiet hours end."""
+    quiet = recipient.quiet_hours
+    return quiet_hours_end(now, *quiet) if quiet is not None and in_quiet_hours(now, *quiet) else now
+
+
+def _instant(day: date, wall_time: time, fold: int) -> datetime:
+    """The UTC instant the Kyiv clock shows ``wall_time`` on ``day`` (``fold`` picks the pass of a repeated
+    hour); for a wall time skipped by spring forward, the jump itself."""
+    wall = datetime.combine(day, wall_time)
+    instant = wall.replace(tzinfo=KYIV, fold=fold).astimezone(UTC)
+    if instant.astimezone(KYIV).replace(tzinfo=None) == wall:
+        return instant
+    # Kyiv's clock jumps on the hour, so the first wall time after a skipped one is the next whole hour.
+    return (wall.replace(minute=0, second=0, microsecond=0) + _HOUR).replace(tzinfo=KYIV).astimezone(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    # astimezone() would silently read a naive datetime as the host's local time.
+    if moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: pass an aware one")
+    return moment.astimezone(UTC)

@@ -1,0 +1,195 @@
+"""The sender loop of the persistent outbox (rows in ``common.botdb``), platform-neutral.
+
+Each bot supplies a :class:`Sender` that delivers one payload and reports the outcome; this loop decides
+what to send when, within the platform's limits:
+
+* at most ``rate_per_second`` sends overall, evenly spaced, and one per ``per_recipient_interval`` to the
+  same recipient (Telegram: about 30 messages a second overall, one a second per chat);
+* sends overlap (up to ``concurrency``), so the network round trip does not cap the rate;
+* ``retry_after`` (HTTP 429) pauses every send for that long and puts the row back without counting an
+  attempt; ``blocked`` (HTTP 403) deactivates the recipient and drops its pending rows; ``failed`` (or an
+  exception from the sender) is retried with exponential backoff and dead-lettered after ``max_attempts``.
+
+A row is marked sent only after the sender said so, and every decision is stored in the database, so a new
+worker after a crash carries on where the old one stopped: nothing is lost, and only the rows in flight at
+the moment of the crash may be sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from aiolimiter import AsyncLimiter
+
+from common.asyncutil import wait_or_stop
+from common.botdb import BotDB, OutboxRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: Literal["sent", "retry_after", "blocked", "failed"]
+    retry_after: float = 0.0  # seconds, for "retry_after"
+    error: str | None = None
+
+
+class Sender(Protocol):
+    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: BotDB,
+        sender: Sender,
+        *,
+        rate_per_second: float,
+        per_recipient_interval: float = 1.0,
+        max_attempts: int = 5,
+        retry_base_seconds: float = 5.0,
+        now: Callable[[], datetime] = _utc_now,
+        batch: int = 200,
+        concurrency: int = 50,
+    ) -> None:
+        if rate_per_second <= 0 or max_attempts < 1 or batch < 1 or concurrency < 1:
+            raise ValueError("rate, attempts, batch and concurrency must be positive")
+        self._db = db
+        self._sender = sender
+        # aiolimiter is a leaky bucket, so no timing code of our own. A bucket of one spaced 1/rate apart:
+        # AsyncLimiter(rate, 1) would allow a burst of ``rate`` sends at once, and the platform counts those.
+        self._limiter = AsyncLimiter(1, 1 / rate_per_second)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._interval = per_recipient_interval
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base_seconds
+        self._now = now  # the database's clock: due times and sent stamps
+        self._batch = batch
+        self._in_flight: set[str] = set()  # recipients with a send under way
+        self._last_send: dict[str, float] = {}  # recipient -> loop time its last send began
+        self._paused_until = 0.0  # loop time; set by a 429
+        self._finished = asyncio.Event()  # a send ended: its recipient may be free again
+        self._sent = 0
+
+    async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
+        """Sends due rows until ``stop`` is set; with nothing due, looks again after ``idle_seconds``.
+
+        Sends under way when ``stop`` is set are finished; cancelling the task abandons them (a crash).
+        """
+        await self._loop(stop, idle_seconds, until_drained=False)
+
+    async def drain(self) -> int:
+        """Sends every row due now (waiting for per-recipient spacing, not for retries due later) and
+        returns how many were sent."""
+        before = self._sent
+        await self._loop(asyncio.Event(), idle_seconds=1.0, until_drained=True)
+        return self._sent - before
+
+    async def _loop(self, stop: asyncio.Event, idle_seconds: float, *, until_drained: bool) -> None:
+        async with asyncio.TaskGroup() as sends:  # cancelling the loop cancels the sends under way
+            while not stop.is_set():
+                self._finished.clear()  # before the query, so a send ending after it still wakes us
+                rows = await self._due_rows()
+                for row in rows:
+                    if stop.is_set() or not await self._start(row, sends, stop):
+                        return
+                if rows:
+                    continue
+                if until_drained and not self._in_flight and not await self._db.due_messages(self._now(), 1):
+                    return
+                await self._idle(stop, idle_seconds)
+
+    async def _due_rows(self) -> list[OutboxRow]:
+        """Due rows of recipients free to receive now: the oldest one per recipient, keeping their order."""
+        rows = await self._db.due_messages(self._now(), self._batch, self._busy_recipients())
+        first: dict[str, OutboxRow] = {}
+        for row in rows:
+            first.setdefault(row.recipient_id, row)
+        return list(first.values())
+
+    def _busy_recipients(self) -> set[str]:
+        clock = asyncio.get_running_loop().time()
+        self._last_send = {r: at for r, at in self._last_send.items() if clock - at < self._interval}
+        return self._in_flight | self._last_send.keys()
+
+    async def _idle(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        """Waits for stop, a send to end, the next spaced-out recipient to be free, or ``idle_seconds``."""
+        clock = asyncio.get_running_loop().time()
+        spacing = [
+            at + self._interval - clock for r, at in self._last_send.items() if r not in self._in_flight
+        ]
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._finished.wait())}
+        try:
+            await asyncio.wait(
+                waits, timeout=min([idle_seconds, *spacing]), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _start(self, row: OutboxRow, sends: asyncio.TaskGroup, stop: asyncio.Event) -> bool:
+        """Starts one send within the limits; False if ``stop`` was set while waiting for a 429 pause."""
+        await self._slots.acquire()
+        started = False
+        try:
+            await self._limiter.acquire()
+            # After the limiter: a 429 that arrived while waiting for it must still hold this send.
+            while (pause := self._paused_until - asyncio.get_running_loop().time()) > 0:
+                if await wait_or_stop(stop, pause):
+                    return False
+            self._in_flight.add(row.recipient_id)
+            self._last_send[row.recipient_id] = asyncio.get_running_loop().time()
+            sends.create_task(self._deliver(row))
+            started = True
+        finally:
+            if not started:
+                self._slots.release()
+        return True
+
+    async def _deliver(self, row: OutboxRow) -> None:
+        try:
+            try:
+                outcome = await self._sender.send(row.recipient_id, row.payload)
+            except Exception as exc:
+                log.exception("sender raised for outbox row %d", row.id)
+                outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+            await self._record(row, outcome)
+        except Exception:  # the database failed: the row stays pending and is sent again later
+            log.exception("could not record the outcome of outbox row %d", row.id)
+        finally:
+            self._in_flight.discard(row.recipient_id)
+            self._slots.release()
+            self._finished.set()
+
+    async def _record(self, row: OutboxRow, outcome: SendOutcome) -> None:
+        now = self._now()
+        error = outcome.error or outcome.status
+        match outcome.status:
+            case "sent":
+                await self._db.mark_sent(row.id, now)
+                self._sent += 1
+            case "retry_after":
+                log.warning("rate limited: pausing all sends for %.1f s", outcome.retry_after)
+                resume = asyncio.get_running_loop().time() + outcome.retry_after
+                self._paused_until = max(self._paused_until, resume)
+                later = now + timedelta(seconds=outcome.retry_after)
+                await self._db.mark_retry(row.id, later, error, count_attempt=False)
+            case "blocked":
+                log.info("recipient %s blocked the bot: %s", row.recipient_id, error)
+                await self._db.deactivate(row.recipient_id, error)
+                await self._db.drop_pending_for(row.recipient_id, error)
+            case "failed" if row.attempts + 1 >= self._max_attempts:
+                log.warning("outbox row %d dead after %d attempts: %s", row.id, row.attempts + 1, error)
+                await self._db.mark_dead(row.id, error)
+            case "failed":
+                backoff = timedelta(seconds=self._retry_base * 2**row.attempts)
+                await self._db.mark_retry(row.id, now + backoff, error)

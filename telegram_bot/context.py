@@ -1,0 +1,27 @@
+"""What the handlers need, built once in ``main`` and injected through the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from common.botdb import BotDB
+from common.dtek.address import AddressLookup
+from common.render.picture import PictureCache
+from common.source import CachedSource
+from telegram_bot.settings import TelegramSettings
+
+
+@dataclass
+class BotContext:
+    settings: TelegramSettings
+    db: BotDB
+    source: CachedSource
+    address: AddressLookup
+    now: Callable[[], datetime]
+    pictures: PictureCache = field(default_factory=PictureCache)
+
+    @property
+    def regions(self) -> list[str]:
+        return self.settings.dtek_regions

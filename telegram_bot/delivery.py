@@ -1,0 +1,48 @@
+"""Sends outbox messages through Telegram and tells the outbox worker how it went."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+
+from common.outbox import SendOutcome
+from common.render.text import rendered_from_json, split_text, to_text
+from telegram_bot.markup import HTML
+
+log = logging.getLogger(__name__)
+
+# Bad requests that mean the chat is gone for good, like a 403.
+_GONE = ("chat not found", "user is deactivated", "bot was kicked", "group chat was upgraded")
+
+
+def payload_text(payload: Mapping[str, Any]) -> str:
+    if "rendered" in payload:
+        return to_text(rendered_from_json(payload["rendered"]), HTML)
+    return HTML.escape(str(payload["text"]))
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+        try:
+            for part in split_text(payload_text(payload)):
+                await self._bot.send_message(int(recipient_id), part)
+        except TelegramRetryAfter as exc:
+            return SendOutcome("retry_after", retry_after=float(exc.retry_after), error=exc.message)
+        except TelegramForbiddenError as exc:
+            return SendOutcome("blocked", error=exc.message)
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            gone = any(reason in exc.message.lower() for reason in _GONE)
+            return SendOutcome("blocked" if gone else "failed", error=exc.message)
+        return SendOutcome("sent")

@@ -1,0 +1,189 @@
+"""/address: settlement, street and house, then DTEK's answer which group(s) the house is in."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from common.dtek.address import search
+from common.dtek.errors import DtekError
+from common.i18n import Catalog
+from telegram_bot.context import BotContext
+from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
+from telegram_bot.markup import HTML
+from telegram_bot.views import menu_outdated
+
+router = Router(name="address")
+
+MAX_INPUT = 100  # longer text is no address; cut it before searching or echoing it
+
+
+class AddressForm(StatesGroup):
+    settlement = State()
+    street = State()
+    house = State()
+
+
+@router.message(Command("cancel"), StateFilter(AddressForm))
+async def cancel(message: Message, state: FSMContext, t: Catalog) -> None:
+    await state.clear()
+    await message.answer(t("bot.cancel"))
+
+
+@router.message(Command("address"))
+async def address_command(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    await begin(message, state, ctx, t)
+
+
+@router.callback_query(AddressCb.filter(F.step == "start"))
+async def address_button(query: CallbackQuery, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await begin(query.message, state, ctx, t)
+
+
+async def begin(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    await state.clear()
+    if len(ctx.regions) > 1:
+        await message.answer(t("bot.pick_region"), reply_markup=region_picker(ctx.regions, "addr", t.lang))
+        return
+    await ask_settlement(message, state, ctx.regions[0], t)
+
+
+@router.callback_query(RegionCb.filter(F.purpose == "addr"))
+async def region_picked(
+    query: CallbackQuery, callback_data: RegionCb, state: FSMContext, ctx: BotContext, t: Catalog
+) -> None:
+    if callback_data.region not in ctx.regions or not isinstance(query.message, Message):
+        await menu_outdated(query, ctx, t)
+        return
+    await query.answer()
+    await ask_settlement(query.message, state, callback_data.region, t)
+
+
+async def ask_settlement(message: Message, state: FSMContext, region: str, t: Catalog) -> None:
+    await state.set_state(AddressForm.settlement)
+    await state.set_data({"region": region})
+    await message.answer(t("bot.address_settlement"))
+
+
+@router.message(AddressForm.settlement, F.text)
+async def settlement_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    region = (await state.get_data())["region"]
+    streets = await ctx.source.streets(region) or {}
+    if not streets:
+        await state.clear()
+        await message.answer(t("bot.address_no_streets"))
+        return
+    await offer(
+        message,
+        state,
+        t,
+        "city",
+        search(streets, (message.text or "")[:MAX_INPUT]),
+        t("bot.address_pick_settlement"),
+    )
+
+
+@router.callback_query(AddressCb.filter(F.step == "city"), AddressForm.settlement)
+async def settlement_picked(
+    query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
+) -> None:
+    data = await state.get_data()
+    settlement = _choice(data, callback_data.index)
+    if settlement is None or not isinstance(query.message, Message):
+        await menu_outdated(query, ctx, t)
+        return
+    await query.answer()
+    streets = (await ctx.source.streets(data["region"]) or {}).get(settlement, [])
+    await state.update_data(settlement=settlement)
+    if not [s for s in streets if s]:  # a settlement without a street list: straight to the house
+        await state.update_data(street="")
+        await state.set_state(AddressForm.house)
+        await query.message.answer(t("bot.address_house"))
+        return
+    await state.set_state(AddressForm.street)
+    await query.message.answer(t("bot.address_street"))
+
+
+@router.message(AddressForm.street, F.text)
+async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    data = await state.get_data()
+    streets = (await ctx.source.streets(data["region"]) or {}).get(data["settlement"], [])
+    await offer(
+        message,
+        state,
+        t,
+        "street",
+        search(streets, (message.text or "")[:MAX_INPUT]),
+        t("bot.address_pick_street"),
+    )
+
+
+@router.callback_query(AddressCb.filter(F.step == "street"), AddressForm.street)
+async def street_picked(
+    query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
+) -> None:
+    street = _choice(await state.get_data(), callback_data.index)
+    if street is None or not isinstance(query.message, Message):
+        await menu_outdated(query, ctx, t)
+        return
+    await query.answer()
+    await state.update_data(street=street)
+    await state.set_state(AddressForm.house)
+    await query.message.answer(t("bot.address_house"))
+
+
+@router.message(AddressForm.house, F.text)
+async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+    data = await state.get_data()
+    house = (message.text or "").strip()[:20]
+    region, settlement, street = data["region"], data["settlement"], data["street"]
+    try:
+        info = await ctx.address.groups_for(region, settlement, street, house)
+    except DtekError:
+        await message.answer(t("bot.address_unavailable"))
+        return
+    if info is None:
+        await message.answer(HTML.escape(t("bot.address_not_found", house=house)))
+        return
+    await state.clear()
+    address = ", ".join(part for part in (settlement, street, house) if part)
+    if not info.groups:
+        await message.answer(HTML.escape(f"{address}. {t('bot.address_no_group')}"))
+        return
+    snapshot = await ctx.source.get(region)
+    names = [snapshot.schedule.group_name(g) if snapshot else g for g in info.groups]
+    lines = [t("bot.address_found", address=address, groups=", ".join(names))]
+    if info.outage is not None:
+        lines.append(
+            t("bot.address_outage", reason=info.outage.reason, start=info.outage.start, end=info.outage.end)
+        )
+    builder = InlineKeyboardBuilder()
+    for group, name in zip(info.groups, names, strict=True):
+        builder.button(
+            text=t("bot.address_subscribe", group=name),
+            callback_data=GroupCb(purpose="sub", region=region, group=group),
+        )
+    builder.adjust(1)
+    await message.answer(HTML.escape("\n".join(lines)), reply_markup=builder.as_markup())
+
+
+async def offer(
+    message: Message, state: FSMContext, t: Catalog, step: str, choices: list[str], title: str
+) -> None:
+    """Suggestions as buttons; their texts stay in the FSM state, the buttons carry only an index."""
+    if not choices:
+        await message.answer(HTML.escape(t("bot.address_nothing", text=(message.text or "")[:MAX_INPUT])))
+        return
+    await state.update_data(choices=choices)
+    await message.answer(title, reply_markup=choice_list(step, choices))
+
+
+def _choice(data: dict, index: int) -> str | None:
+    choices = data.get("choices") or []
+    return choices[index] if 0 <= index < len(choices) else None

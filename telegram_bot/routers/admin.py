@@ -1,0 +1,69 @@
+"""Admin commands (``ADMIN_IDS``): /stats and a rate-limited forced refresh."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from common.dtek.regions import validate_region
+from common.i18n import Catalog
+from common.source import RefreshTooSoon, SourceUnavailable
+from telegram_bot.context import BotContext
+from telegram_bot.markup import HTML
+
+router = Router(name="admin")
+
+
+def is_admin(message: Message, ctx: BotContext) -> bool:
+    return message.from_user is not None and message.from_user.id in ctx.settings.admin_ids
+
+
+@router.message(Command("stats", "refresh"))
+async def admin_command(message: Message, command: CommandObject, ctx: BotContext, t: Catalog) -> None:
+    if not is_admin(message, ctx):
+        await message.answer(t("bot.not_admin"))
+        return
+    if command.command == "stats":
+        await message.answer(await stats_text(ctx, t))
+        return
+    await refresh(message, command.args, ctx, t)
+
+
+async def stats_text(ctx: BotContext, t: Catalog) -> str:
+    stats = await ctx.db.stats()
+    outbox = stats.outbox
+    lines = [
+        t(
+            "bot.stats",
+            active=stats.active_recipients,
+            inactive=stats.inactive_recipients,
+            subscriptions=sum(stats.subscriptions.values()),
+            sent=outbox.get("sent", 0),
+            pending=outbox.get("pending", 0),
+            dead=outbox.get("dead", 0),
+        )
+    ]
+    if stats.subscriptions:
+        lines.append(t("bot.stats_groups"))
+        lines += [
+            f"{region} {group}: {count}" for (region, group), count in sorted(stats.subscriptions.items())
+        ]
+    return "\n".join(lines)
+
+
+async def refresh(message: Message, args: str | None, ctx: BotContext, t: Catalog) -> None:
+    try:
+        region = validate_region(args) if args else ctx.regions[0]
+    except ValueError as exc:
+        await message.answer(HTML.escape(str(exc)))
+        return
+    try:
+        await ctx.source.refresh(region, force=True)
+    except RefreshTooSoon as exc:
+        await message.answer(t("bot.refresh_too_soon", seconds=int(exc.retry_after) + 1))
+        return
+    except SourceUnavailable:
+        await message.answer(t("bot.unavailable"))
+        return
+    await message.answer(t("bot.refreshed", region=region))

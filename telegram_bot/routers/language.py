@@ -1,0 +1,36 @@
+"""/lang: the chat's language."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from common.botdb import Recipient
+from common.i18n import LANGUAGES, Catalog, catalog
+from telegram_bot.context import BotContext
+from telegram_bot.keyboards import LangCb, language_picker
+from telegram_bot.permissions import may_manage
+from telegram_bot.views import menu_outdated
+
+router = Router(name="language")
+
+
+@router.message(Command("lang"))
+async def lang(message: Message, t: Catalog) -> None:
+    await message.answer(t("bot.lang_pick"), reply_markup=language_picker())
+
+
+@router.callback_query(LangCb.filter())
+async def lang_picked(
+    query: CallbackQuery, callback_data: LangCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+) -> None:
+    if callback_data.code not in LANGUAGES or not isinstance(query.message, Message):
+        await menu_outdated(query, ctx, t)
+        return
+    if not await may_manage(bot, query.message.chat, query.from_user):
+        await query.answer(t("bot.only_admins"), show_alert=True)
+        return
+    await ctx.db.set_language(recipient.id, callback_data.code)
+    await query.answer()
+    await query.message.answer(catalog(callback_data.code)("bot.lang_saved"))

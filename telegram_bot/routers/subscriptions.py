@@ -1,0 +1,105 @@
+"""/subscribe, /unsubscribe and /my: several groups per chat, in several regions."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from common.botdb import Recipient
+from common.dtek.regions import REGIONS
+from common.i18n import Catalog
+from telegram_bot.context import BotContext
+from telegram_bot.keyboards import UnsubCb, unsubscribe_picker
+from telegram_bot.permissions import may_manage
+from telegram_bot.views import ask_region_or_group, menu_outdated
+
+router = Router(name="subscriptions")
+
+
+@router.message(Command("subscribe"))
+async def subscribe(message: Message, bot: Bot, ctx: BotContext, t: Catalog) -> None:
+    if not await may_manage(bot, message.chat, message.from_user):
+        await message.answer(t("bot.only_admins"))
+        return
+    await ask_region_or_group(ctx, message, t, purpose="sub")
+
+
+@router.message(Command("unsubscribe"))
+async def unsubscribe(message: Message, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
+    if not await may_manage(bot, message.chat, message.from_user):
+        await message.answer(t("bot.only_admins"))
+        return
+    labels = await subscription_labels(ctx, recipient, t)
+    if not labels:
+        await message.answer(t("bot.no_subscriptions"))
+        return
+    await message.answer(t("bot.pick_unsubscribe"), reply_markup=unsubscribe_picker(labels))
+
+
+@router.callback_query(UnsubCb.filter())
+async def unsubscribe_picked(
+    query: CallbackQuery, callback_data: UnsubCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+) -> None:
+    if not isinstance(query.message, Message):
+        await menu_outdated(query, ctx, t)
+        return
+    if not await may_manage(bot, query.message.chat, query.from_user):
+        await query.answer(t("bot.only_admins"), show_alert=True)
+        return
+    removed = await ctx.db.unsubscribe(recipient.id, callback_data.region, callback_data.group)
+    if not removed:
+        await menu_outdated(query, ctx, t)
+        return
+    await query.answer()
+    region = (
+        REGIONS[callback_data.region].name(t.lang)
+        if callback_data.region in REGIONS
+        else callback_data.region
+    )
+    await query.message.answer(
+        t("bot.unsubscribed", region=region, group=callback_data.group.removeprefix("GPV"))
+    )
+
+
+@router.message(Command("my"))
+async def my_subscriptions(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
+    labels = await subscription_labels(ctx, recipient, t)
+    lines = [f"<b>{t('bot.my_title')}</b>"]
+    lines += [f"• {label}" for _, _, label in labels] or [t("bot.no_subscriptions")]
+    lines += ["", settings_line(recipient, t)]
+    await message.answer("\n".join(lines))
+
+
+async def subscription_labels(
+    ctx: BotContext, recipient: Recipient, t: Catalog
+) -> list[tuple[str, str, str]]:
+    """(region, group, "Київ · Черга 3.2") for each of the chat's subscriptions."""
+    labels = []
+    for region, group in await ctx.db.subscriptions(recipient.id):
+        snapshot = await ctx.source.get(region) if region in ctx.regions else None
+        name = snapshot.schedule.group_name(group) if snapshot else group
+        region_name = REGIONS[region].name(t.lang) if region in REGIONS else region
+        labels.append((region, group, f"{region_name} · {name}"))
+    return labels
+
+
+def lead_text(minutes: int | None, t: Catalog) -> str:
+    return t("bot.minutes_before", minutes=minutes) if minutes else t("bot.off_word")
+
+
+def quiet_text(recipient: Recipient, t: Catalog) -> str:
+    if recipient.quiet_start is None or recipient.quiet_end is None:
+        return t("bot.quiet_none")
+    return f"{recipient.quiet_start:%H:%M}–{recipient.quiet_end:%H:%M}"
+
+
+def settings_line(recipient: Recipient, t: Catalog) -> str:
+    return t(
+        "bot.my_settings",
+        off=lead_text(recipient.lead_off_minutes, t),
+        on=lead_text(recipient.lead_on_minutes, t),
+        quiet=quiet_text(recipient, t),
+        lang="українська" if recipient.lang == "uk" else "English",
+        pictures=t("bot.yes") if recipient.pictures else t("bot.no"),
+    )

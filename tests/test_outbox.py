@@ -1,0 +1,225 @@
+"""The outbox sender loop against a fake platform: rate limits, 429 pauses, blocked recipients, retries,
+and a restart after a crash. Timing is asserted loosely (spacing and order, not exact instants)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.botdb import BotDB, OutboxItem
+from common.outbox import OutboxWorker, SendOutcome
+
+SENT = SendOutcome("sent")
+FAILED = SendOutcome("failed", error="HTTP 500")
+TOLERANCE = 0.01  # seconds of timer slack
+
+
+@dataclass(frozen=True)
+class Call:
+    at: float  # event loop time
+    recipient: str
+    n: int  # the row's number in the test
+
+
+@dataclass
+class FakePlatform:
+    """Records every send; answers from ``script`` (row number -> outcomes or exceptions, in order), else
+    "sent". Like Telegram, it answers 429 to a send beyond ``limit_per_second`` in any one second."""
+
+    latency: float = 0.0
+    script: Mapping[int, Sequence[SendOutcome | Exception]] = field(default_factory=dict)
+    limit_per_second: int | None = None
+    calls: list[Call] = field(default_factory=list)
+    throttled: int = 0
+    _wanted: int = 0
+    _reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until_calls(self, count: int) -> None:
+        """Returns once ``count`` sends have begun (within 5 s)."""
+        self._wanted = count
+        self._reached.clear()
+        if len(self.calls) < count:
+            async with asyncio.timeout(5):
+                await self._reached.wait()
+
+    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+        now = asyncio.get_running_loop().time()
+        call = Call(now, recipient_id, payload["n"])
+        self.calls.append(call)
+        if len(self.calls) >= self._wanted:
+            self._reached.set()
+        await asyncio.sleep(self.latency)
+        if self.limit_per_second and sum(c.at > now - 1 for c in self.calls) > self.limit_per_second:
+            self.throttled += 1
+            return SendOutcome("retry_after", retry_after=1.0)
+        earlier = sum(c.n == call.n for c in self.calls) - 1
+        planned = self.script.get(call.n, ())
+        answer = planned[earlier] if earlier < len(planned) else SENT
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def of(self, recipient: str) -> list[Call]:
+        return [call for call in self.calls if call.recipient == recipient]
+
+
+async def queue(db: BotDB, recipients: Sequence[str], *, first: int = 0, due: datetime | None = None) -> None:
+    """Row ``first + i`` goes to ``recipients[i]``."""
+    for recipient in set(recipients):
+        await db.ensure_recipient(recipient, "uk")
+    not_before = due or datetime.now(UTC)
+    await db.enqueue(
+        [OutboxItem(r, f"row:{n}", {"n": n}, not_before) for n, r in enumerate(recipients, start=first)]
+    )
+
+
+def rows(path: Path) -> list[tuple[int, str, int, str | None]]:
+    """(n, status, attempts, last_error) by row number."""
+    with sqlite3.connect(path) as raw:
+        found = raw.execute(
+            "SELECT dedupe_key, status, attempts, last_error FROM outbox ORDER BY id"
+        ).fetchall()
+    return [(int(key.removeprefix("row:")), *rest) for key, *rest in found]
+
+
+async def run_until_calls(worker: OutboxWorker, platform: FakePlatform, count: int) -> None:
+    """Runs the worker until ``count`` sends have begun, then stops it (letting sends under way finish)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, idle_seconds=0.02))
+    try:
+        await platform.until_calls(count)
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "bot.db"
+
+
+@pytest.fixture
+async def db(db_path: Path):
+    async with await BotDB.open(db_path) as db:
+        yield db
+
+
+async def test_overall_rate_is_held_and_sends_overlap(db: BotDB) -> None:
+    # 0.2 s per send: one at a time this would take 10 s; overlapping, the rate limit is the only brake.
+    platform = FakePlatform(latency=0.2, limit_per_second=30)
+    await queue(db, [f"chat{n}" for n in range(50)])
+    worker = OutboxWorker(db, platform, rate_per_second=25)
+
+    assert await worker.drain() == 50
+    starts = [call.at for call in platform.calls]
+    assert len(starts) == 50
+    assert platform.throttled == 0  # evenly spaced: no burst of 25 at the start, so no 429
+    assert all(later - first >= 1 - TOLERANCE for first, later in zip(starts, starts[25:], strict=False))
+    rate = 49 / (starts[-1] - starts[0])
+    assert 25 * 0.9 <= rate <= 25 * 1.01  # the goal is > 95 % of the limit; 90 % leaves room for a busy CI
+    assert await db.outbox_counts() == {"pending": 0, "sent": 50, "dead": 0}
+
+
+async def test_one_send_per_recipient_interval_in_queue_order(db: BotDB, db_path: Path) -> None:
+    platform = FakePlatform()
+    await queue(db, ["a", "a", "b", "a", "b"])
+    await queue(db, ["c"], first=5, due=datetime.now(UTC) + timedelta(hours=1))
+    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.3)
+
+    assert await worker.drain() == 5
+    for recipient, numbers in (("a", [0, 1, 3]), ("b", [2, 4])):
+        calls = platform.of(recipient)
+        assert [call.n for call in calls] == numbers
+        assert all(b.at - a.at >= 0.3 - TOLERANCE for a, b in pairwise(calls))
+    assert platform.of("b")[0].at < platform.of("a")[1].at  # waiting for "a" does not hold up "b"
+    assert platform.of("c") == []  # not due yet
+    assert rows(db_path)[-1] == (5, "pending", 0, None)
+
+
+async def test_429_pauses_every_send_and_does_not_count_an_attempt(db: BotDB, db_path: Path) -> None:
+    platform = FakePlatform(script={0: [SendOutcome("retry_after", retry_after=0.4)]})
+    await queue(db, ["a", "b", "c", "d", "e"])
+    worker = OutboxWorker(db, platform, rate_per_second=50, per_recipient_interval=0.01)
+
+    await run_until_calls(worker, platform, 6)
+    first, *others = platform.calls
+    assert first.n == 0
+    assert all(call.at >= first.at + 0.4 - TOLERANCE for call in others)
+    assert sorted(call.n for call in others) == [0, 1, 2, 3, 4]
+    assert rows(db_path)[0] == (0, "sent", 0, "retry_after")
+    assert await db.outbox_counts() == {"pending": 0, "sent": 5, "dead": 0}
+
+
+async def test_403_deactivates_the_recipient_and_drops_its_rows(db: BotDB, db_path: Path) -> None:
+    platform = FakePlatform(
+        script={0: [SendOutcome("blocked", error="Forbidden: bot was blocked by the user")]}
+    )
+    await queue(db, ["a", "a", "b", "a", "b"])
+    await db.subscribe("a", "kem", "GPV1.1")
+    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.05)
+
+    assert await worker.drain() == 2
+    assert [call.n for call in platform.of("a")] == [0]
+    blocked = await db.get_recipient("a")
+    assert blocked is not None
+    assert (blocked.active, blocked.deactivated_reason) == (False, "Forbidden: bot was blocked by the user")
+    assert await db.subscriptions("a") == [("kem", "GPV1.1")]  # kept for when they come back
+    assert [status for n, status, *_ in rows(db_path)] == ["dead", "dead", "sent", "dead", "sent"]
+
+
+async def test_failures_back_off_and_die_and_an_exception_is_a_failure(db: BotDB, db_path: Path) -> None:
+    platform = FakePlatform(script={0: [FAILED] * 3, 1: [RuntimeError("connection reset")]})
+    await queue(db, ["a", "b", "c"])
+    worker = OutboxWorker(
+        db,
+        platform,
+        rate_per_second=100,
+        per_recipient_interval=0.01,
+        max_attempts=3,
+        retry_base_seconds=0.05,
+    )
+
+    await run_until_calls(worker, platform, 6)
+    gaps = [b.at - a.at for a, b in pairwise(platform.of("a"))]
+    assert len(gaps) == 2
+    assert 0.05 - TOLERANCE <= gaps[0] < 0.1
+    assert gaps[1] >= 0.1 - TOLERANCE  # doubled
+    assert rows(db_path) == [
+        (0, "dead", 3, "HTTP 500"),
+        (1, "sent", 1, "RuntimeError: connection reset"),  # the loop lived on and retried it
+        (2, "sent", 0, None),
+    ]
+
+
+async def test_a_new_worker_resumes_after_a_crash(db_path: Path) -> None:
+    platform = FakePlatform(latency=0.01)
+    total, concurrency = 300, 10
+    async with await BotDB.open(db_path) as db:
+        await queue(db, [f"chat{n}" for n in range(total)])
+        crashing = OutboxWorker(db, platform, rate_per_second=2000, concurrency=concurrency)
+        task = asyncio.create_task(crashing.run(asyncio.Event()))
+        await platform.until_calls(total // 3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent_before = (await db.outbox_counts())["sent"]
+    assert 0 < sent_before < total
+
+    async with await BotDB.open(db_path) as db:
+        resumed = OutboxWorker(db, platform, rate_per_second=2000, concurrency=concurrency)
+        assert await resumed.drain() == total - sent_before
+        assert await db.outbox_counts() == {"pending": 0, "sent": total, "dead": 0}
+    sends = Counter(call.n for call in platform.calls)
+    assert set(sends) == set(range(total))
+    twice = [n for n, count in sends.items() if count > 1]
+    assert len(twice) <= concurrency  # only the sends under way at the crash
+    assert max(sends.values()) <= 2
