@@ -82,8 +82,12 @@ class Notifier:
     async def queue_reminders(self) -> int:
         """Queues the reminders falling due before the next pass; each at most once (dedupe keys)."""
         now = self._now()
-        start = self._reminders_until or now
-        end = now + timedelta(seconds=self._reminder_interval)
+        interval = timedelta(seconds=self._reminder_interval)
+        end = now + interval
+        previous = self._reminders_until
+        # Carry on from the last window, but never reach back more than one pass: a reminder whose time
+        # passed while the bot was down is no use. A first pass, or a clock set back, starts afresh.
+        start = now - interval if previous is None or previous > end else max(previous, now - interval)
         queued = await queue_reminders(self._db, await self._schedules(), window_start=start, window_end=end)
         self._reminders_until = end
         return queued

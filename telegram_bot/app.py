@@ -29,7 +29,7 @@ from common.store import database_path
 from telegram_bot.context import BotContext
 from telegram_bot.delivery import TelegramSender
 from telegram_bot.middlewares import RecipientMiddleware
-from telegram_bot.routers import all_routers
+from telegram_bot.routers import create_routers
 from telegram_bot.settings import TelegramSettings
 
 log = logging.getLogger("telegram_bot")
@@ -65,7 +65,7 @@ def create_dispatcher(ctx: BotContext) -> Dispatcher:
     recipients = RecipientMiddleware(ctx)
     dispatcher.message.middleware(recipients)
     dispatcher.callback_query.middleware(recipients)
-    dispatcher.include_routers(*all_routers())
+    dispatcher.include_routers(*create_routers())
     dispatcher.errors.register(on_error)
     return dispatcher
 

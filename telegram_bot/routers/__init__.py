@@ -1,4 +1,4 @@
-"""One router per feature; ``all_routers`` lists them in the order the dispatcher tries them."""
+"""One router per feature, each built by its module's ``create_router()``."""
 
 from aiogram import Router
 
@@ -16,17 +16,7 @@ from telegram_bot.routers import (
 )
 
 
-def all_routers() -> list[Router]:
-    # The fallback router (stale menus, unknown text) must come last.
-    return [
-        start.router,
-        schedule.router,
-        subscriptions.router,
-        remind.router,
-        quiet.router,
-        address.router,
-        language.router,
-        status.router,
-        admin.router,
-        fallback.router,
-    ]
+def create_routers() -> list[Router]:
+    """Fresh routers in the order the dispatcher tries them; the fallback (stale menus, free text) last."""
+    modules = (start, schedule, subscriptions, remind, quiet, address, language, status, admin, fallback)
+    return [module.create_router() for module in modules]

@@ -17,8 +17,6 @@ from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, re
 from telegram_bot.markup import HTML
 from telegram_bot.views import menu_outdated
 
-router = Router(name="address")
-
 MAX_INPUT = 100  # longer text is no address; cut it before searching or echoing it
 
 
@@ -28,18 +26,15 @@ class AddressForm(StatesGroup):
     house = State()
 
 
-@router.message(Command("cancel"), StateFilter(AddressForm))
 async def cancel(message: Message, state: FSMContext, t: Catalog) -> None:
     await state.clear()
     await message.answer(t("bot.cancel"))
 
 
-@router.message(Command("address"))
 async def address_command(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     await begin(message, state, ctx, t)
 
 
-@router.callback_query(AddressCb.filter(F.step == "start"))
 async def address_button(query: CallbackQuery, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     await query.answer()
     if isinstance(query.message, Message):
@@ -54,7 +49,6 @@ async def begin(message: Message, state: FSMContext, ctx: BotContext, t: Catalog
     await ask_settlement(message, state, ctx.regions[0], t)
 
 
-@router.callback_query(RegionCb.filter(F.purpose == "addr"))
 async def region_picked(
     query: CallbackQuery, callback_data: RegionCb, state: FSMContext, ctx: BotContext, t: Catalog
 ) -> None:
@@ -71,7 +65,6 @@ async def ask_settlement(message: Message, state: FSMContext, region: str, t: Ca
     await message.answer(t("bot.address_settlement"))
 
 
-@router.message(AddressForm.settlement, F.text)
 async def settlement_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     region = (await state.get_data())["region"]
     streets = await ctx.source.streets(region) or {}
@@ -89,7 +82,6 @@ async def settlement_typed(message: Message, state: FSMContext, ctx: BotContext,
     )
 
 
-@router.callback_query(AddressCb.filter(F.step == "city"), AddressForm.settlement)
 async def settlement_picked(
     query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
 ) -> None:
@@ -110,7 +102,6 @@ async def settlement_picked(
     await query.message.answer(t("bot.address_street"))
 
 
-@router.message(AddressForm.street, F.text)
 async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     data = await state.get_data()
     streets = (await ctx.source.streets(data["region"]) or {}).get(data["settlement"], [])
@@ -124,7 +115,6 @@ async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: 
     )
 
 
-@router.callback_query(AddressCb.filter(F.step == "street"), AddressForm.street)
 async def street_picked(
     query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
 ) -> None:
@@ -138,7 +128,6 @@ async def street_picked(
     await query.message.answer(t("bot.address_house"))
 
 
-@router.message(AddressForm.house, F.text)
 async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     data = await state.get_data()
     house = (message.text or "").strip()[:20]
@@ -187,3 +176,19 @@ async def offer(
 def _choice(data: dict, index: int) -> str | None:
     choices = data.get("choices") or []
     return choices[index] if 0 <= index < len(choices) else None
+
+
+def create_router() -> Router:
+    router = Router(name="address")
+    router.message.register(cancel, Command("cancel"), StateFilter(AddressForm))
+    router.message.register(address_command, Command("address"))
+    router.callback_query.register(address_button, AddressCb.filter(F.step == "start"))
+    router.callback_query.register(region_picked, RegionCb.filter(F.purpose == "addr"))
+    router.message.register(settlement_typed, AddressForm.settlement, F.text)
+    router.callback_query.register(
+        settlement_picked, AddressCb.filter(F.step == "city"), AddressForm.settlement
+    )
+    router.message.register(street_typed, AddressForm.street, F.text)
+    router.callback_query.register(street_picked, AddressCb.filter(F.step == "street"), AddressForm.street)
+    router.message.register(house_typed, AddressForm.house, F.text)
+    return router

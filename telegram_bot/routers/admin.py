@@ -12,14 +12,11 @@ from common.source import RefreshTooSoon, SourceUnavailable
 from telegram_bot.context import BotContext
 from telegram_bot.markup import HTML
 
-router = Router(name="admin")
-
 
 def is_admin(message: Message, ctx: BotContext) -> bool:
     return message.from_user is not None and message.from_user.id in ctx.settings.admin_ids
 
 
-@router.message(Command("stats", "refresh"))
 async def admin_command(message: Message, command: CommandObject, ctx: BotContext, t: Catalog) -> None:
     if not is_admin(message, ctx):
         await message.answer(t("bot.not_admin"))
@@ -67,3 +64,9 @@ async def refresh(message: Message, args: str | None, ctx: BotContext, t: Catalo
         await message.answer(t("bot.unavailable"))
         return
     await message.answer(t("bot.refreshed", region=region))
+
+
+def create_router() -> Router:
+    router = Router(name="admin")
+    router.message.register(admin_command, Command("stats", "refresh"))
+    return router

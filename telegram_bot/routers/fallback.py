@@ -11,15 +11,18 @@ from telegram_bot.context import BotContext
 from telegram_bot.markup import HTML
 from telegram_bot.views import menu_outdated
 
-router = Router(name="fallback")
 
-
-@router.callback_query()
 async def outdated_button(query: CallbackQuery, ctx: BotContext, t: Catalog) -> None:
     await menu_outdated(query, ctx, t)
 
 
-@router.message(F.chat.type == ChatType.PRIVATE)
 async def anything_else(message: Message, t: Catalog) -> None:
     # Unknown commands, free text, stickers: point to /help instead of staying silent.
     await message.answer(HTML.escape(t("bot.help")))
+
+
+def create_router() -> Router:
+    router = Router(name="fallback")
+    router.callback_query.register(outdated_button)
+    router.message.register(anything_else, F.chat.type == ChatType.PRIVATE)
+    return router

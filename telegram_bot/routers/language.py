@@ -13,15 +13,11 @@ from telegram_bot.keyboards import LangCb, language_picker
 from telegram_bot.permissions import may_manage
 from telegram_bot.views import menu_outdated
 
-router = Router(name="language")
 
-
-@router.message(Command("lang"))
 async def lang(message: Message, t: Catalog) -> None:
     await message.answer(t("bot.lang_pick"), reply_markup=language_picker())
 
 
-@router.callback_query(LangCb.filter())
 async def lang_picked(
     query: CallbackQuery, callback_data: LangCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -34,3 +30,10 @@ async def lang_picked(
     await ctx.db.set_language(recipient.id, callback_data.code)
     await query.answer()
     await query.message.answer(catalog(callback_data.code)("bot.lang_saved"))
+
+
+def create_router() -> Router:
+    router = Router(name="language")
+    router.message.register(lang, Command("lang"))
+    router.callback_query.register(lang_picked, LangCb.filter())
+    return router

@@ -18,8 +18,6 @@ from telegram_bot.permissions import may_manage
 from telegram_bot.routers.subscriptions import quiet_text
 from telegram_bot.views import menu_outdated
 
-router = Router(name="quiet")
-
 _SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
 OFF_WORDS = {"off", "no", "none", "вимк", "вимкнути", "ні", "немає"}
 
@@ -35,7 +33,6 @@ def parse_span(text: str) -> tuple[time, time] | None:
     return time(h1, m1), time(h2, m2)
 
 
-@router.message(Command("quiet"))
 async def quiet(
     message: Message, command: CommandObject, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -55,7 +52,6 @@ async def quiet(
     await _save(ctx, recipient, span, message, t)
 
 
-@router.callback_query(QuietCb.filter())
 async def quiet_picked(
     query: CallbackQuery, callback_data: QuietCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -84,3 +80,10 @@ async def _save(
     await ctx.db.set_quiet(recipient.id, start, end)
     shown = f"{start:%H:%M}–{end:%H:%M}" if start and end else t("bot.quiet_none")
     await message.answer(t("bot.quiet_saved", quiet=shown))
+
+
+def create_router() -> Router:
+    router = Router(name="quiet")
+    router.message.register(quiet, Command("quiet"))
+    router.callback_query.register(quiet_picked, QuietCb.filter())
+    return router

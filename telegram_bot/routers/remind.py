@@ -14,10 +14,7 @@ from telegram_bot.permissions import may_manage
 from telegram_bot.routers.subscriptions import lead_text
 from telegram_bot.views import menu_outdated
 
-router = Router(name="remind")
 
-
-@router.message(Command("remind"))
 async def remind(message: Message, recipient: Recipient, t: Catalog) -> None:
     await message.answer(
         _title(recipient.lead_off_minutes, recipient.lead_on_minutes, t),
@@ -25,7 +22,6 @@ async def remind(message: Message, recipient: Recipient, t: Catalog) -> None:
     )
 
 
-@router.callback_query(LeadCb.filter())
 async def lead_picked(
     query: CallbackQuery, callback_data: LeadCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -40,8 +36,9 @@ async def lead_picked(
         await query.answer(t("bot.only_admins"), show_alert=True)
         return
     minutes = callback_data.minutes or None
-    off = minutes if callback_data.which == "off" else recipient.lead_off_minutes
-    on = minutes if callback_data.which == "on" else recipient.lead_on_minutes
+    current = await ctx.db.get_recipient(recipient.id) or recipient  # another press may have just saved
+    off = minutes if callback_data.which == "off" else current.lead_off_minutes
+    on = minutes if callback_data.which == "on" else current.lead_on_minutes
     await ctx.db.set_leads(recipient.id, off, on)
     await query.answer(t("bot.remind_saved", off=lead_text(off, t), on=lead_text(on, t)))
     await query.message.edit_text(_title(off, on, t), reply_markup=lead_picker(t, off, on))
@@ -52,3 +49,10 @@ def _title(off: int | None, on: int | None, t: Catalog) -> str:
         t("bot.remind_title", off=lead_text(off, t), on=lead_text(on, t))
         + f"\n{t('bot.remind_off_row')} 🔴  {t('bot.remind_on_row')} 🟢"
     )
+
+
+def create_router() -> Router:
+    router = Router(name="remind")
+    router.message.register(remind, Command("remind"))
+    router.callback_query.register(lead_picked, LeadCb.filter())
+    return router

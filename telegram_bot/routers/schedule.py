@@ -12,12 +12,9 @@ from telegram_bot.context import BotContext
 from telegram_bot.keyboards import ViewCb
 from telegram_bot.views import ask_region_or_group, find_group, menu_outdated, send_schedule
 
-router = Router(name="schedule")
-
 VIEWS = {"days", "today", "tomorrow", "week"}
 
 
-@router.message(Command("schedule", "week"))
 async def schedule_command(
     message: Message, command: CommandObject, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -35,7 +32,6 @@ async def schedule_command(
         await send_schedule(ctx, bot, message.chat.id, recipient, t, region, group, view)
 
 
-@router.callback_query(ViewCb.filter(F.view.in_(VIEWS)))
 async def change_view(
     query: CallbackQuery, callback_data: ViewCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -54,3 +50,10 @@ async def change_view(
         callback_data.group,
         callback_data.view,
     )
+
+
+def create_router() -> Router:
+    router = Router(name="schedule")
+    router.message.register(schedule_command, Command("schedule", "week"))
+    router.callback_query.register(change_view, ViewCb.filter(F.view.in_(VIEWS)))
+    return router

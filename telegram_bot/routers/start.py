@@ -14,16 +14,12 @@ from telegram_bot.keyboards import GroupCb, RegionCb
 from telegram_bot.permissions import may_manage
 from telegram_bot.views import ask_group, ask_region_or_group, menu_outdated, send_schedule
 
-router = Router(name="start")
 
-
-@router.message(CommandStart())
 async def start(message: Message, ctx: BotContext, t: Catalog) -> None:
     await message.answer(t("bot.welcome"))
     await ask_region_or_group(ctx, message, t, purpose="sub")
 
 
-@router.callback_query(RegionCb.filter(F.region.in_(set(REGIONS)) & F.purpose.in_({"sub", "show"})))
 async def region_picked(query: CallbackQuery, callback_data: RegionCb, ctx: BotContext, t: Catalog) -> None:
     await query.answer()
     if callback_data.region not in ctx.regions or not isinstance(query.message, Message):
@@ -31,7 +27,6 @@ async def region_picked(query: CallbackQuery, callback_data: RegionCb, ctx: BotC
     await ask_group(ctx, query.message, t, callback_data.region, callback_data.purpose)
 
 
-@router.callback_query(GroupCb.filter(F.purpose == "sub"))
 async def group_picked_to_subscribe(
     query: CallbackQuery, callback_data: GroupCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -50,7 +45,6 @@ async def group_picked_to_subscribe(
     await send_schedule(ctx, bot, message.chat.id, recipient, t, region, group, "days")
 
 
-@router.callback_query(GroupCb.filter(F.purpose == "show"))
 async def group_picked_to_show(
     query: CallbackQuery, callback_data: GroupCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -76,3 +70,14 @@ async def _names(ctx: BotContext, region: str, group: str, t: Catalog) -> dict[s
         "region": REGIONS[region].name(t.lang),
         "group": snapshot.schedule.group_name(group) if snapshot else group,
     }
+
+
+def create_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.callback_query.register(
+        region_picked, RegionCb.filter(F.region.in_(set(REGIONS)) & F.purpose.in_({"sub", "show"}))
+    )
+    router.callback_query.register(group_picked_to_subscribe, GroupCb.filter(F.purpose == "sub"))
+    router.callback_query.register(group_picked_to_show, GroupCb.filter(F.purpose == "show"))
+    return router

@@ -14,15 +14,11 @@ from common.source import SourceUnavailable
 from telegram_bot.context import BotContext
 from telegram_bot.markup import HTML
 
-router = Router(name="status")
 
-
-@router.message(Command("help"))
 async def help_command(message: Message, t: Catalog) -> None:
     await message.answer(HTML.escape(t("bot.help")))
 
 
-@router.message(Command("status"))
 async def status(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     mode = t(f"bot.mode_{ctx.source.mode}")
     regions = [region for region, _ in await ctx.db.subscriptions(recipient.id)] or ctx.regions[:1]
@@ -46,3 +42,10 @@ async def status(message: Message, ctx: BotContext, recipient: Recipient, t: Cat
             )
         )
     await message.answer("\n".join(lines))
+
+
+def create_router() -> Router:
+    router = Router(name="status")
+    router.message.register(help_command, Command("help"))
+    router.message.register(status, Command("status"))
+    return router

@@ -14,10 +14,7 @@ from telegram_bot.keyboards import UnsubCb, unsubscribe_picker
 from telegram_bot.permissions import may_manage
 from telegram_bot.views import ask_region_or_group, menu_outdated
 
-router = Router(name="subscriptions")
 
-
-@router.message(Command("subscribe"))
 async def subscribe(message: Message, bot: Bot, ctx: BotContext, t: Catalog) -> None:
     if not await may_manage(bot, message.chat, message.from_user):
         await message.answer(t("bot.only_admins"))
@@ -25,7 +22,6 @@ async def subscribe(message: Message, bot: Bot, ctx: BotContext, t: Catalog) -> 
     await ask_region_or_group(ctx, message, t, purpose="sub")
 
 
-@router.message(Command("unsubscribe"))
 async def unsubscribe(message: Message, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     if not await may_manage(bot, message.chat, message.from_user):
         await message.answer(t("bot.only_admins"))
@@ -37,7 +33,6 @@ async def unsubscribe(message: Message, bot: Bot, ctx: BotContext, recipient: Re
     await message.answer(t("bot.pick_unsubscribe"), reply_markup=unsubscribe_picker(labels))
 
 
-@router.callback_query(UnsubCb.filter())
 async def unsubscribe_picked(
     query: CallbackQuery, callback_data: UnsubCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
@@ -62,7 +57,6 @@ async def unsubscribe_picked(
     )
 
 
-@router.message(Command("my"))
 async def my_subscriptions(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     labels = await subscription_labels(ctx, recipient, t)
     lines = [f"<b>{t('bot.my_title')}</b>"]
@@ -103,3 +97,12 @@ def settings_line(recipient: Recipient, t: Catalog) -> str:
         lang="українська" if recipient.lang == "uk" else "English",
         pictures=t("bot.yes") if recipient.pictures else t("bot.no"),
     )
+
+
+def create_router() -> Router:
+    router = Router(name="subscriptions")
+    router.message.register(subscribe, Command("subscribe"))
+    router.message.register(unsubscribe, Command("unsubscribe"))
+    router.callback_query.register(unsubscribe_picked, UnsubCb.filter())
+    router.message.register(my_subscriptions, Command("my"))
+    return router

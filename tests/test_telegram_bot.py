@@ -1,0 +1,475 @@
+"""The Telegram bot end to end: the real aiogram client against the fake Bot API on 127.0.0.1,
+a real shared schedule DB written by the service's writer, and the fake DTEK site."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.schedule import KYIV, RegionSchedule
+from common.store import ScheduleWriter
+from telegram_bot.app import TelegramApp, build_app
+from telegram_bot.settings import TelegramSettings
+from tests.fakes.telegram import FakeTelegram
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)  # GPV3.2 of the sample: no power 08:00–11:30 today
+TODAY = NOW.date()
+TOMORROW = TODAY + timedelta(days=1)
+
+
+class Clock:
+    """The bot's "now": runs like a real clock from where a test last set it."""
+
+    def __init__(self, value: datetime) -> None:
+        self.set(value)
+
+    def set(self, value: datetime) -> None:
+        self._base, self._started = value, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._base + timedelta(seconds=time.monotonic() - self._started)
+
+
+def with_day(schedule: RegionSchedule, day: date, group: str, slots: str) -> RegionSchedule:
+    days = {d: dict(groups) for d, groups in schedule.days.items()}
+    days.setdefault(day, {})[group] = slots
+    return replace(schedule, days=days)
+
+
+def only_today(schedule: RegionSchedule) -> RegionSchedule:
+    return replace(schedule, days={d: g for d, g in schedule.days.items() if d == TODAY})
+
+
+@pytest.fixture
+async def telegram():
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dtek():
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule("kem", TODAY), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES)
+        yield site
+
+
+@pytest.fixture
+async def shared(tmp_path: Path):
+    """The service's side: the shared DB and its writer, holding today's and tomorrow's sample schedule."""
+    path = tmp_path / "shared" / "schedules.db"
+    async with await ScheduleWriter.open(path) as writer:
+        await publish(writer, sample_schedule("kem", TODAY))
+        yield writer, path
+
+
+async def publish(writer: ScheduleWriter, schedule: RegionSchedule) -> None:
+    await writer.save(schedule, streets=SAMPLE_STREETS, fetched_at=NOW, duration_seconds=1.0)
+
+
+def make_settings(
+    telegram: FakeTelegram, dtek: FakeDtekSite, tmp_path: Path, **overrides
+) -> TelegramSettings:
+    values = {
+        "telegram_bot_token": telegram.token,
+        "telegram_api_base": telegram.base_url,
+        "database_url": str(tmp_path / "telegram.db"),
+        "dtek_regions": ["kem"],
+        "dtek_url_template": dtek.url_template,
+        "dtek_retry_attempts": 1,
+        "watch_interval_seconds": 0.1,
+        "admin_ids": [1],
+        "_env_file": None,
+    }
+    return TelegramSettings(**(values | overrides))
+
+
+class RunningBot:
+    def __init__(self, app: TelegramApp, task: asyncio.Task[None]) -> None:
+        self.app = app
+        self.task = task
+
+    @property
+    def db(self):
+        return self.app.ctx.db
+
+    async def stop(self) -> None:
+        await self.app.stop()
+        await asyncio.wait_for(self.task, timeout=15)
+
+    async def crash(self) -> None:
+        """Ends the bot abruptly, as a killed process would: no graceful shutdown of the outbox."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def start_bot(settings: TelegramSettings, clock: Clock) -> RunningBot:
+    app = await build_app(settings, now=clock)
+    task = asyncio.create_task(app.run(handle_signals=False))
+    bot = RunningBot(app, task)
+    await asyncio.sleep(0.2)  # polling and the background loops start
+    return bot
+
+
+@pytest.fixture
+async def shared_bot(telegram, dtek, shared, tmp_path):
+    _, path = shared
+    clock = Clock(NOW)
+    bot = await start_bot(make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path)), clock)
+    bot.clock = clock
+    yield bot
+    if not bot.task.done():
+        await bot.stop()
+
+
+async def subscribe(bot: RunningBot, chat_id: int, group: str = "GPV3.2", lang: str = "uk") -> None:
+    await bot.db.ensure_recipient(str(chat_id), lang)
+    await bot.db.subscribe(str(chat_id), "kem", group)
+
+
+# --- onboarding and commands ------------------------------------------------------------------------
+
+
+async def test_onboarding_to_a_subscription(telegram, shared_bot):
+    user = telegram.user(1001, language_code="uk")
+    await user.send("/start")
+    await user.wait_for_message("Вітаю")
+    picker = await user.wait_for_message("Оберіть свою чергу")
+    assert [text for text, _ in picker.buttons[0]] == ["Черга 1.1", "Черга 1.2", "Черга 2.1"]
+    assert any("Не знаю своєї черги" in text for row in picker.buttons for text, _ in row)
+    await user.press("Черга 3.2")
+    await user.wait_for_message("Підписано: Київ, Черга 3.2")
+    photo = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "Сьогодні, пн 23.11" in photo.caption
+    assert "Відключення о 08:00, через 2 години." in photo.caption
+    assert await shared_bot.db.subscriptions("1001") == [("kem", "GPV3.2")]
+
+
+async def test_commands_are_registered_in_both_languages(telegram, shared_bot):
+    await telegram.wait_for_call("setMyCommands")
+    await asyncio.sleep(0.2)
+    uk = dict(telegram.my_commands("uk"))
+    en = dict(telegram.my_commands("en"))
+    assert uk["schedule"] == "Графік на сьогодні й завтра"
+    assert en["schedule"] == "Today's and tomorrow's schedule"
+    assert dict(telegram.my_commands("")) == uk
+
+
+async def test_schedule_picture_is_uploaded_once_then_reused(telegram, shared_bot):
+    first, second = telegram.user(1002), telegram.user(1003)
+    await first.send("/schedule 3.2")
+    uploaded = await first.wait_for_message(lambda m: m.photo is not None)
+    await second.send("/schedule@fake_test_bot GPV3.2")
+    reused = await second.wait_for_message(lambda m: m.photo is not None)
+    assert not uploaded.photo.reused
+    assert reused.photo.reused
+    assert reused.photo.file_id == uploaded.photo.file_id
+
+
+async def test_schedule_buttons_week_and_days(telegram, shared_bot):
+    user = telegram.user(1004, language_code="en")
+    await user.send("/schedule 3.2")
+    await user.wait_for_message(lambda m: m.photo is not None)
+    await user.press("📅 Week")
+    week = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "Weekly plan of possible outages" in week.caption
+    await user.press("Tomorrow")
+    tomorrow = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "Tomorrow, Tue 24.11" in tomorrow.caption
+    assert "Today," not in tomorrow.caption
+
+
+async def test_unknown_group_lists_the_valid_ones(telegram, shared_bot):
+    user = telegram.user(1005)
+    await user.send("/schedule 9.9")
+    answer = await user.wait_for_message("Невідома черга")
+    assert "«9.9»" in answer.text
+    assert "1.1, 1.2, 2.1" in answer.text
+
+
+async def test_forged_and_stale_buttons_get_a_fresh_menu(telegram, shared_bot):
+    user = telegram.user(1006)
+    await user.send("/help")
+    await user.wait_for_message("/schedule")
+    await user.press_data("gr:sub:kem:GPV99.9")
+    await user.wait_for_message("Це меню застаріло")
+    menu = await user.wait_for_message("Оберіть свою чергу")
+    assert menu.buttons
+    await user.press_data("totally-unknown")
+    await user.wait_for_message("Це меню застаріло")
+    assert await shared_bot.db.subscriptions("1006") == []
+
+
+async def test_odd_text_gets_help_and_the_bot_keeps_running(telegram, shared_bot):
+    user = telegram.user(1007)
+    await user.send("ʕ•ᴥ•ʔ " * 300)
+    await user.wait_for_message("/schedule")
+    await user.send("/nosuchcommand")
+    await user.wait_for_message("/schedule")
+    await user.send("/status")
+    status = await user.wait_for_message("Режим:")
+    assert "спільна база сервісу розкладів" in status.text
+
+
+async def test_handler_failure_is_an_apology(telegram, shared_bot, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(shared_bot.db, "subscriptions", broken)
+    user = telegram.user(1008)
+    await user.send("/my")
+    await user.wait_for_message("Вибачте, сталася помилка")
+    monkeypatch.undo()
+    await user.send("/help")
+    await user.wait_for_message("/schedule")  # still running
+
+
+async def test_only_admins_change_a_group_chats_subscriptions(telegram, shared_bot):
+    admin, member = telegram.user(2001), telegram.user(2002)
+    group = telegram.group(-100500, admins={2001})
+    await member.send("/subscribe", chat=group)
+    await member.wait_for_message("лише адміністратори", chat=group)
+    await admin.send("/subscribe", chat=group)
+    await admin.wait_for_message("Оберіть свою чергу", chat=group)
+    await member.press("Черга 1.1", chat=group)
+    await asyncio.sleep(0.3)
+    assert await shared_bot.db.subscriptions("-100500") == []
+    await admin.press("Черга 1.1", chat=group)
+    await admin.wait_for_message("Підписано", chat=group)
+    assert await shared_bot.db.subscriptions("-100500") == [("kem", "GPV1.1")]
+
+
+async def test_my_remind_quiet_lang(telegram, shared_bot):
+    user = telegram.user(1009)
+    await user.send("/remind")
+    await user.wait_for_message("Нагадування")
+    await user.press("🔴 15")
+    await user.wait_for_callback_answer()
+    await user.press("🟢 5")
+    await user.wait_for_callback_answer()
+    await asyncio.sleep(0.3)
+    recipient = await shared_bot.db.get_recipient("1009")
+    assert (recipient.lead_off_minutes, recipient.lead_on_minutes) == (15, 5)
+    await user.send("/quiet 23:00-07:00")
+    await user.wait_for_message("Тихі години: 23:00–07:00")
+    await user.send("/quiet 25:00-07:00")
+    await user.wait_for_message("Не вдалося розібрати")
+    await user.send("/lang")
+    await user.wait_for_message("Choose language")
+    await user.press("English")
+    await user.wait_for_message("Language changed: English.")
+    await user.send("/my")
+    my = await user.wait_for_message("Your subscriptions")
+    assert "15 min before" in my.text
+    assert "23:00–07:00" in my.text
+
+
+async def test_admin_stats_and_rate_limited_refresh(telegram, shared_bot):
+    admin, stranger = telegram.user(1), telegram.user(1010)
+    await subscribe(shared_bot, 1010)
+    await stranger.send("/stats")
+    await stranger.wait_for_message("лише для адміністраторів")
+    await admin.send("/stats")
+    stats = await admin.wait_for_message("Чатів:")
+    assert "kem GPV3.2: 1" in stats.text
+    await admin.send("/refresh")
+    await admin.wait_for_message("Дані оновлено (kem)")
+    await admin.send("/refresh")
+    await admin.wait_for_message("Примусове оновлення можливе через")
+
+
+# --- notifications -----------------------------------------------------------------------------------
+
+
+async def test_a_change_in_the_shared_db_reaches_every_subscriber(telegram, shared, shared_bot):
+    writer, _ = shared
+    users = [telegram.user(3000 + i, language_code="uk") for i in range(3)]
+    for user in users:
+        await subscribe(shared_bot, user.id)
+    await subscribe(shared_bot, 3100, group="GPV1.1")  # another group: must hear nothing
+    telegram.user(3100)
+    await asyncio.sleep(0.3)  # the watcher has seen the current version
+    changed = with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "+" * 28 + "-" * 4 + "+" * 16)
+    await publish(writer, changed)
+    for user in users:
+        notice = await user.wait_for_message("Графік змінився")
+        assert "14:00–16:00: тепер світла немає" in notice.text
+        assert "08:00–11:30: тепер світло є" in notice.text
+    await asyncio.sleep(0.5)
+    assert telegram.chat(3100) is None or not [
+        m for m in telegram.user(3100).messages if "змінився" in (m.text or "")
+    ]
+
+
+async def test_tomorrow_published(telegram, tmp_path, dtek):
+    path = tmp_path / "schedules.db"
+    async with await ScheduleWriter.open(path) as writer:
+        await publish(writer, only_today(sample_schedule("kem", TODAY)))
+        bot = await start_bot(make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path)), Clock(NOW))
+        user = telegram.user(4001, language_code="en")
+        await subscribe(bot, user.id, lang="en")
+        await asyncio.sleep(0.3)
+        await publish(writer, sample_schedule("kem", TODAY))
+        notice = await user.wait_for_message("Schedule published for Tomorrow, Tue 24.11")
+        assert "00:30–04:00 no power" in notice.text
+        await bot.stop()
+
+
+async def test_reminders_follow_the_clock_across_midnight(telegram, shared_bot):
+    user = telegram.user(5001)
+    await subscribe(shared_bot, user.id)
+    await shared_bot.db.set_leads(str(user.id), 15, 30)
+    shared_bot.clock.set(datetime(2026, 11, 23, 7, 45, tzinfo=KYIV))
+    await shared_bot.app.notifier.queue_reminders()
+    reminder = await user.wait_for_message("⏰")
+    assert reminder.text == "⏰ Через 15 хвилин (08:00) відключення світла: Черга 3.2."
+    shared_bot.clock.set(datetime(2026, 11, 23, 11, 0, tzinfo=KYIV))
+    await shared_bot.app.notifier.queue_reminders()
+    back = await user.wait_for_message("⏰")
+    assert back.text == "⏰ Через 30 хвилин (11:30) має повернутися світло: Черга 3.2."
+    shared_bot.clock.set(datetime(2026, 11, 24, 0, 15, tzinfo=KYIV))  # tomorrow's 00:30 outage
+    await shared_bot.app.notifier.queue_reminders()
+    night = await user.wait_for_message("⏰")
+    assert "(00:30)" in night.text
+    await shared_bot.app.notifier.queue_reminders()  # the same window again: nothing twice
+    await asyncio.sleep(1.5)
+    assert sum("⏰" in (m.text or "") for m in user.messages) == 3
+
+
+async def test_reminder_on_the_spring_dst_day(telegram, shared, shared_bot):
+    writer, _ = shared
+    user = telegram.user(5002, language_code="en")
+    await subscribe(shared_bot, user.id, lang="en")
+    await shared_bot.db.set_leads(str(user.id), 60, None)
+    day = date(2026, 3, 29)
+    dst = RegionSchedule(
+        region="kem", updated=None, groups={"GPV3.2": "Черга 3.2"}, days={day: {"GPV3.2": "+" * 8 + "-" * 40}}
+    )
+    shared_bot.clock.set(datetime(2026, 3, 28, 20, 0, tzinfo=KYIV))
+    await publish(writer, dst)
+    await user.wait_for_message("Schedule published for Tomorrow, Sun 29.03")
+    # 04:00 summer time is one real hour after 02:00 winter time: 03:00 never happens that night.
+    shared_bot.clock.set(datetime(2026, 3, 29, 2, 0, tzinfo=KYIV))
+    assert await shared_bot.app.notifier.queue_reminders() == 1
+    reminder = await user.wait_for_message("⏰")
+    assert reminder.text == "⏰ Power goes off in 1 hour (04:00): Черга 3.2."
+
+
+async def test_quiet_hours_drop_reminders_and_hold_change_notices(telegram, shared, shared_bot):
+    writer, _ = shared
+    user = telegram.user(5003)
+    await subscribe(shared_bot, user.id)
+    await shared_bot.db.set_leads(str(user.id), 15, None)
+    await shared_bot.db.set_quiet(
+        str(user.id), *(datetime(2026, 1, 1, 23).time(), datetime(2026, 1, 1, 7).time())
+    )
+    shared_bot.clock.set(datetime(2026, 11, 24, 0, 15, tzinfo=KYIV))  # due inside quiet hours
+    await shared_bot.app.notifier.queue_reminders()
+    await asyncio.sleep(0.3)
+    changed = with_day(sample_schedule("kem", TODAY), TOMORROW, "GPV3.2", "-" * 48)
+    await publish(writer, changed)
+    await asyncio.sleep(1.5)
+    assert user.messages == []  # the reminder was dropped, the notice waits
+    shared_bot.clock.set(datetime(2026, 11, 24, 7, 0, tzinfo=KYIV))
+    notice = await user.wait_for_message("Графік змінився", timeout=5)
+    assert "Сьогодні, вт 24.11" in notice.text
+    assert not any("⏰" in (m.text or "") for m in user.messages)
+
+
+async def test_blocked_chat_is_deactivated_and_keeps_its_data(telegram, shared, shared_bot):
+    writer, _ = shared
+    blocker, other = telegram.user(6001), telegram.user(6002)
+    for user in (blocker, other):
+        await subscribe(shared_bot, user.id)
+    telegram.block(blocker)
+    await asyncio.sleep(0.3)
+    await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
+    await other.wait_for_message("Графік змінився")
+    for _ in range(50):
+        recipient = await shared_bot.db.get_recipient("6001")
+        if not recipient.active:
+            break
+        await asyncio.sleep(0.1)
+    assert not recipient.active
+    assert await shared_bot.db.subscriptions("6001") == [("kem", "GPV3.2")]
+
+
+async def test_429_pauses_and_the_message_still_arrives_once(telegram, shared, shared_bot):
+    writer, _ = shared
+    user = telegram.user(6101)
+    await subscribe(shared_bot, user.id)
+    await asyncio.sleep(0.3)
+    telegram.fail_next("sendMessage", status=429, retry_after=1)
+    await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
+    await user.wait_for_message("Графік змінився", timeout=8)
+    await asyncio.sleep(0.5)
+    assert telegram.too_many_requests_count == 1
+    assert sum("змінився" in (m.text or "") for m in user.messages) == 1
+
+
+async def test_restart_in_the_middle_of_a_broadcast(telegram, dtek, shared, tmp_path):
+    writer, path = shared
+    settings = make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path), telegram_rate_limit=400)
+    chats = [telegram.user(10_000 + i) for i in range(2000)]
+    bot = await start_bot(settings, Clock(NOW))
+    for user in chats:
+        await subscribe(bot, user.id)
+    await asyncio.sleep(0.3)
+    await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
+    while telegram.sent_count < 600:
+        await asyncio.sleep(0.05)
+    await bot.crash()
+    sent_before_restart = telegram.sent_count
+    assert sent_before_restart < 2000
+    bot = await start_bot(settings, Clock(NOW))
+    for _ in range(300):
+        if all(any("змінився" in (m.text or "") for m in user.messages) for user in chats):
+            break
+        await asyncio.sleep(0.1)
+    counts = [sum("змінився" in (m.text or "") for m in user.messages) for user in chats]
+    assert min(counts) == 1  # nothing lost
+    assert sum(counts) - len(chats) <= 50  # duplicates only for messages in flight at the crash
+    await bot.stop()
+
+
+# --- address lookup and standalone mode ------------------------------------------------------------
+
+
+async def test_address_lookup_then_subscribe(telegram, dtek, shared_bot):
+    user = telegram.user(7001)
+    await user.send("/address")
+    await user.wait_for_message("Введіть назву населеного пункту")
+    await user.send("київ")
+    await user.wait_for_message("Оберіть населений пункт")
+    await user.press("м. Київ")
+    await user.wait_for_message("Введіть назву вулиці")
+    await user.send("хрещ")
+    await user.wait_for_message("Оберіть вулицю")
+    await user.press("вул. Хрещатик")
+    await user.wait_for_message("Введіть номер будинку")
+    await user.send("22А")
+    found = await user.wait_for_message("Черга:")
+    assert "Черга 2.2, Черга 3.1" in found.text
+    await user.press("✅ Підписатися на Черга 3.1")
+    await user.wait_for_message("Підписано: Київ, Черга 3.1")
+    assert sum(dtek.ajax_calls.values()) >= 1
+
+
+async def test_standalone_mode_scrapes_the_fake_dtek_site(telegram, dtek, tmp_path):
+    bot = await start_bot(make_settings(telegram, dtek, tmp_path), Clock(NOW))
+    user = telegram.user(8001)
+    await user.send("/schedule 3.2")
+    photo = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "Київ · Черга 3.2" in photo.caption
+    await user.send("/status")
+    status = await user.wait_for_message("Режим:")
+    assert "власне завантаження" in status.text
+    assert dtek.hits["kem"] == 1
+    await bot.stop()
