@@ -110,6 +110,7 @@ class TelegramApp:
             watch_interval_seconds=settings.watch_interval_seconds,
             now=ctx.now,
         )
+        self._webhook_stop = asyncio.Event()
         dispatcher.startup.register(self._on_startup)
         dispatcher.shutdown.register(self._on_shutdown)
 
@@ -133,7 +134,10 @@ class TelegramApp:
             await self.close()
 
     async def stop(self) -> None:
-        await self.dispatcher.stop_polling()
+        if self.settings.telegram_webhook_url:
+            self._webhook_stop.set()
+        else:
+            await self.dispatcher.stop_polling()
 
     async def close(self) -> None:
         await self.ctx.source.aclose()
@@ -157,7 +161,7 @@ class TelegramApp:
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
         log.info("webhook listening on %s:%d%s", settings.webhook_host, settings.webhook_port, WEBHOOK_PATH)
         try:
-            await asyncio.Event().wait()  # until cancelled (SIGTERM ends asyncio.run)
+            await self._webhook_stop.wait()  # until stop() or cancellation (SIGTERM ends asyncio.run)
         finally:
             await runner.cleanup()
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
@@ -17,6 +21,7 @@ from common.schedule import KYIV, RegionSchedule
 from common.store import ScheduleWriter
 from telegram_bot.app import TelegramApp, build_app
 from telegram_bot.settings import TelegramSettings
+from tests.conftest import REPO_ROOT
 from tests.fakes.telegram import FakeTelegram
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)  # GPV3.2 of the sample: no power 08:00–11:30 today
@@ -473,3 +478,65 @@ async def test_standalone_mode_scrapes_the_fake_dtek_site(telegram, dtek, tmp_pa
     assert "власне завантаження" in status.text
     assert dtek.hits["kem"] == 1
     await bot.stop()
+
+
+async def test_webhook_mode_checks_the_secret(telegram, dtek, shared, tmp_path, unused_tcp_port):
+    _, path = shared
+    settings = make_settings(
+        telegram,
+        dtek,
+        tmp_path,
+        schedule_db_url=str(path),
+        telegram_webhook_url="https://bot.example.invalid/",
+        telegram_webhook_secret="s3cret-token",
+        webhook_host="127.0.0.1",
+        webhook_port=unused_tcp_port,
+    )
+    bot = await start_bot(settings, Clock(NOW))
+    user = telegram.user(9001)
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 9001, "type": "private"},
+            "from": {"id": 9001, "is_bot": False, "first_name": "T", "language_code": "uk"},
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram/webhook"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        ) as answer:
+            assert answer.status == 401
+        assert user.messages == []
+        async with session.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+        ) as answer:
+            assert answer.status == 200
+    await user.wait_for_message("/schedule")
+    webhook = telegram.calls_to("setWebhook")[-1].params
+    assert webhook["url"] == "https://bot.example.invalid/telegram/webhook"
+    assert webhook["secret_token"] == "s3cret-token"
+    await bot.stop()
+
+
+def test_missing_or_malformed_token_is_one_clear_line(tmp_path):
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), "DATABASE_URL": str(tmp_path / "t.db")}
+    for token in (None, "not-a-token:with spaces"):
+        run_env = env if token is None else env | {"TELEGRAM_BOT_TOKEN": token}
+        result = subprocess.run(
+            [sys.executable, "-m", "telegram_bot"],
+            cwd=tmp_path,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert "TELEGRAM_BOT_TOKEN" in result.stderr
+        assert "Traceback" not in result.stderr
+        if token:
+            assert token not in result.stderr
