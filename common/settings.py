@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.dtek.regions import DEFAULT_REGIONS, validate_region
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each bad variable and why; never the values, which may be secrets."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+    return f"invalid settings: {problems}"
 
 
 class DtekSettings(BaseSettings):

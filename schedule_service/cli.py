@@ -22,6 +22,7 @@ from common.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from common.render.picture import day_rows, render_rows
 from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
+from common.settings import describe_settings_error
 from common.store import ScheduleReader, ScheduleWriter, StoredSchedule, database_path
 from schedule_service.scrape import kyiv_now, scrape_cycle
 from schedule_service.service import run_service
@@ -98,8 +99,7 @@ def load_settings() -> ServiceSettings:
     try:
         return ServiceSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise CliError(f"invalid settings: {problems}") from None
+        raise CliError(describe_settings_error(exc)) from None
 
 
 def db_path(settings: ServiceSettings) -> Path:

@@ -24,6 +24,7 @@ from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from common.notifier import Notifier
+from common.settings import describe_settings_error
 from common.source import create_source, kyiv_now
 from common.store import database_path
 from telegram_bot.context import BotContext
@@ -183,9 +184,7 @@ def load_settings() -> TelegramSettings:
     try:
         return TelegramSettings()
     except ValidationError as exc:
-        # Only names and messages: the input values may hold the token.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise SystemExit(f"error: invalid settings: {problems}") from None
+        raise SystemExit(f"error: {describe_settings_error(exc)}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -276,6 +276,28 @@ async def test_my_remind_quiet_lang(telegram, shared_bot):
     assert "23:00–07:00" in my.text
 
 
+async def test_several_subscriptions_and_unsubscribe(telegram, shared_bot):
+    user = telegram.user(1011)
+    await subscribe(shared_bot, user.id, "GPV1.1")
+    await subscribe(shared_bot, user.id, "GPV3.2")
+    await user.send("/my")
+    my = await user.wait_for_message("Ваші підписки")
+    assert "Київ · Черга 1.1" in my.text
+    assert "Київ · Черга 3.2" in my.text
+    await user.send("/schedule")
+    first = await user.wait_for_message(lambda m: m.photo is not None)
+    second = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "Черга 1.1" in first.caption
+    assert "Черга 3.2" in second.caption
+    await user.send("/unsubscribe")
+    await user.wait_for_message("Від якої черги відписатися?")
+    await user.press("❌ Київ · Черга 1.1")
+    await user.wait_for_message("Підписку скасовано")
+    assert await shared_bot.db.subscriptions("1011") == [("kem", "GPV3.2")]
+    await user.press("❌ Київ · Черга 1.1")  # the same, now stale button
+    await user.wait_for_message("Це меню застаріло")
+
+
 async def test_admin_stats_and_rate_limited_refresh(telegram, shared_bot):
     admin, stranger = telegram.user(1), telegram.user(1010)
     await subscribe(shared_bot, 1010)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -72,14 +74,7 @@ async def settlement_typed(message: Message, state: FSMContext, ctx: BotContext,
         await state.clear()
         await message.answer(t("bot.address_no_streets"))
         return
-    await offer(
-        message,
-        state,
-        t,
-        "city",
-        search(streets, (message.text or "")[:MAX_INPUT]),
-        t("bot.address_pick_settlement"),
-    )
+    await offer(message, state, t, "city", streets, t("bot.address_pick_settlement"))
 
 
 async def settlement_picked(
@@ -105,14 +100,7 @@ async def settlement_picked(
 async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     data = await state.get_data()
     streets = (await ctx.source.streets(data["region"]) or {}).get(data["settlement"], [])
-    await offer(
-        message,
-        state,
-        t,
-        "street",
-        search(streets, (message.text or "")[:MAX_INPUT]),
-        t("bot.address_pick_street"),
-    )
+    await offer(message, state, t, "street", streets, t("bot.address_pick_street"))
 
 
 async def street_picked(
@@ -163,9 +151,11 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
 
 
 async def offer(
-    message: Message, state: FSMContext, t: Catalog, step: str, choices: list[str], title: str
+    message: Message, state: FSMContext, t: Catalog, step: str, candidates: Iterable[str], title: str
 ) -> None:
-    """Suggestions as buttons; their texts stay in the FSM state, the buttons carry only an index."""
+    """Suggestions for the typed text as buttons; their texts stay in the FSM state, the buttons carry
+    only an index (callback data is limited to 64 bytes)."""
+    choices = search(candidates, (message.text or "")[:MAX_INPUT])
     if not choices:
         await message.answer(HTML.escape(t("bot.address_nothing", text=(message.text or "")[:MAX_INPUT])))
         return
