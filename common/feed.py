@@ -48,11 +48,12 @@ class ChangeFeed:
     async def run(
         self, *, interval_seconds: float, stop: asyncio.Event, on_events: EventHandler | None = None
     ) -> None:
-        """Polls until ``stop`` is set; one failing pass is logged and the loop goes on."""
+        """Polls until ``stop`` is set, calling ``on_events`` after every pass (also with no new events,
+        so that work left by an earlier failure is retried); a failing pass is logged and the loop goes on."""
         while not stop.is_set():
             try:
                 events = await self.poll()
-                if events and on_events is not None:
+                if on_events is not None:
                     await on_events(events)
             except Exception:
                 log.exception("change feed pass failed")

@@ -55,7 +55,7 @@ class Notifier:
         self._tasks = [
             asyncio.create_task(self._watch_loop(), name="watch"),
             asyncio.create_task(self._reminder_loop(), name="reminders"),
-            asyncio.create_task(self.worker.run(self._stop), name="outbox"),
+            asyncio.create_task(self._outbox_loop(), name="outbox"),
         ]
 
     async def stop(self) -> None:
@@ -104,11 +104,19 @@ class Notifier:
         return schedules
 
     async def _watch_loop(self) -> None:
-        await self._guarded(self.fan_out)  # events a crash left before their fan-out
         await self.feed.run(interval_seconds=self._watch_interval, stop=self._stop, on_events=self._on_events)
 
     async def _on_events(self, events: list[ScheduleEvent]) -> None:
+        # Every pass, not only when there are new events: a fan-out that failed is retried.
         await self.fan_out(events)
+
+    async def _outbox_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.worker.run(self._stop)
+            except Exception:  # e.g. the DB briefly unavailable: never let delivery stop for good
+                log.exception("outbox worker failed; restarting it")
+                await wait_or_stop(self._stop, 5.0)
 
     async def _reminder_loop(self) -> None:
         while not self._stop.is_set():

@@ -35,14 +35,16 @@ async def fan_out_events(
             event = stored.event
             recipients = await db.subscribers(event.region, event.group)
             name = group_name(event.region, event.group)
-            # Rendered once per language, however many recipients share it.
-            payloads = {
-                lang: _event_payload(event, name, today, lang) for lang in {r.lang for r in recipients}
-            }
-            items = [
-                OutboxItem(r.id, f"event:{stored.id}:{r.id}", payloads[r.lang], _hold_until(r, now))
-                for r in recipients
-            ]
+            items = []
+            payloads: dict[tuple[str, date], Mapping[str, Any]] = {}
+            for r in recipients:
+                send_at = _hold_until(r, now)
+                # A notice held past midnight must say "today", not "tomorrow": render it for the day it
+                # is sent, once per (language, day) however many recipients share it.
+                day = today if send_at == now else send_at.astimezone(KYIV).date()
+                if (r.lang, day) not in payloads:
+                    payloads[r.lang, day] = _event_payload(event, name, day, r.lang)
+                items.append(OutboxItem(r.id, f"event:{stored.id}:{r.id}", payloads[r.lang, day], send_at))
             queued += await db.fan_out(stored.id, items)
     return queued
 
@@ -132,7 +134,9 @@ def _reminder_item(
         f":{change.at.astimezone(UTC).isoformat()}:{lead_minutes}"
     )
     text = render_reminder(reminder, group_name=group_name, now=reminder.due, lang=recipient.lang)
-    return OutboxItem(recipient.id, key, {"kind": "reminder", "text": text}, reminder.due)
+    # A reminder that could only arrive after the change it announces is no use: it expires then.
+    payload = {"kind": "reminder", "text": text, "expires": change.at.astimezone(UTC).isoformat()}
+    return OutboxItem(recipient.id, key, payload, reminder.due)
 
 
 def _is_quiet(recipient: Recipient, moment: datetime) -> bool:

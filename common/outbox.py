@@ -157,6 +157,10 @@ class OutboxWorker:
 
     async def _deliver(self, row: OutboxRow) -> None:
         try:
+            if _expired(row, self._now()):
+                log.info("outbox row %d expired unsent (behind a backlog or a pause)", row.id)
+                await self._db.mark_dead(row.id, "expired before it could be sent")
+                return
             try:
                 outcome = await self._sender.send(row.recipient_id, row.payload)
             except Exception as exc:
@@ -193,3 +197,9 @@ class OutboxWorker:
             case "failed":
                 backoff = timedelta(seconds=self._retry_base * 2**row.attempts)
                 await self._db.mark_retry(row.id, now + backoff, error)
+
+
+def _expired(row: OutboxRow, now: datetime) -> bool:
+    """A payload may carry ``expires`` (UTC ISO time): past it the message is dropped, not sent late."""
+    expires = row.payload.get("expires")
+    return expires is not None and now >= datetime.fromisoformat(expires)

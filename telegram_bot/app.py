@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from common.botdb import BotDB
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
-from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
+from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, supported_language
 from common.notifier import Notifier
 from common.settings import describe_settings_error
 from common.source import create_source, kyiv_now
@@ -75,14 +76,17 @@ async def on_error(event: ErrorEvent) -> bool:
     """A handler failed: log it, apologise to the user, keep running."""
     log.exception("handler failed on update %s", event.update.update_id, exc_info=event.exception)
     update = event.update
-    message = update.message or (update.callback_query.message if update.callback_query else None)
-    chat = getattr(message, "chat", None)
-    if chat is not None:
-        lang = update.message.from_user.language_code if update.message and update.message.from_user else None
-        try:
-            await event.update.bot.send_message(chat.id, catalog(lang or DEFAULT_LANGUAGE)("bot.error"))
-        except Exception:
-            log.warning("could not apologise to chat %s", chat.id)
+    query = update.callback_query
+    message = update.message or (query.message if query else None)
+    user = update.message.from_user if update.message else (query.from_user if query else None)
+    t = catalog(supported_language(user.language_code if user else None) or DEFAULT_LANGUAGE)
+    try:
+        if query is not None:
+            await query.answer()  # stop the button's spinner
+        if message is not None:
+            await update.bot.send_message(message.chat.id, t("bot.error"))
+    except Exception:
+        log.warning("could not apologise for update %s", update.update_id)
     return True
 
 
@@ -116,7 +120,10 @@ class TelegramApp:
         dispatcher.shutdown.register(self._on_shutdown)
 
     async def _on_startup(self, bot: Bot) -> None:
-        await set_commands(bot)
+        try:
+            await set_commands(bot)
+        except Exception:  # the menu is a convenience: a network hiccup must not stop the bot
+            log.warning("could not register the command menu", exc_info=True)
         self.notifier.start()
         log.info("bot started in %s mode", self.ctx.source.mode)
 
@@ -126,11 +133,9 @@ class TelegramApp:
     async def run(self, *, handle_signals: bool = True) -> None:
         try:
             if self.settings.telegram_webhook_url:
-                await self._run_webhook()
+                await self._run_webhook(handle_signals=handle_signals)
             else:
-                await self.dispatcher.start_polling(
-                    self.bot, handle_signals=handle_signals, close_bot_session=True
-                )
+                await self._run_polling(handle_signals=handle_signals)
         finally:
             await self.close()
 
@@ -141,13 +146,37 @@ class TelegramApp:
             await self.dispatcher.stop_polling()
 
     async def close(self) -> None:
-        await self.ctx.source.aclose()
-        await self.ctx.address.aclose()
-        await self.ctx.db.close()
-        await self.bot.session.close()
+        """Closes every resource, even when closing one of them fails."""
+        closers = (self.ctx.source.aclose, self.ctx.address.aclose, self.ctx.db.close, self.bot.session.close)
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing failed: %s", close)
 
-    async def _run_webhook(self) -> None:
+    async def _run_polling(self, *, handle_signals: bool) -> None:
+        try:
+            # A webhook left from an earlier run would make every getUpdates fail with 409.
+            await self.bot.delete_webhook()
+        except Exception:
+            log.warning("could not delete a webhook before polling", exc_info=True)
+        polling = asyncio.create_task(
+            self.dispatcher.start_polling(self.bot, handle_signals=handle_signals, close_bot_session=False)
+        )
+        try:
+            await asyncio.shield(polling)
+        except asyncio.CancelledError:
+            # Cancelling start_polling() from outside would orphan its inner poller: stop it properly.
+            await self.dispatcher.stop_polling()
+            await polling
+            raise
+
+    async def _run_webhook(self, *, handle_signals: bool) -> None:
         settings = self.settings
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._webhook_stop.set)
         secret = (
             settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
         )
@@ -162,18 +191,20 @@ class TelegramApp:
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
         log.info("webhook listening on %s:%d%s", settings.webhook_host, settings.webhook_port, WEBHOOK_PATH)
         try:
-            await self._webhook_stop.wait()  # until stop() or cancellation (SIGTERM ends asyncio.run)
+            await self._webhook_stop.wait()  # until stop(), SIGTERM or SIGINT
         finally:
             await runner.cleanup()
 
 
 async def build_app(settings: TelegramSettings, *, now: Callable[[], datetime] = kyiv_now) -> TelegramApp:
     """Opens the bot's resources: its own DB, the schedule source, the address lookup."""
-    db = await BotDB.open(database_path(settings.database_url))
+    db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
+    source = create_source(settings, now=now)  # opens nothing until first used
+    db = await BotDB.open(db_path)
     ctx = BotContext(
         settings=settings,
         db=db,
-        source=create_source(settings, now=now),
+        source=source,
         address=AddressLookup(DtekFetcher(settings)),
         now=now,
     )

@@ -10,6 +10,7 @@ from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNotFound,
     TelegramRetryAfter,
 )
@@ -21,7 +22,7 @@ from telegram_bot.markup import HTML
 log = logging.getLogger(__name__)
 
 # Bad requests that mean the chat is gone for good, like a 403.
-_GONE = ("chat not found", "user is deactivated", "bot was kicked", "group chat was upgraded")
+_GONE = ("chat not found", "user is deactivated", "bot was kicked")
 
 
 def payload_text(payload: Mapping[str, Any]) -> str:
@@ -42,6 +43,9 @@ class TelegramSender:
             return SendOutcome("retry_after", retry_after=float(exc.retry_after), error=exc.message)
         except TelegramForbiddenError as exc:
             return SendOutcome("blocked", error=exc.message)
+        except TelegramMigrateToChat as exc:
+            # The group became a supergroup with a new id: this chat id is gone; its admins subscribe anew.
+            return SendOutcome("blocked", error=f"migrated to chat {exc.migrate_to_chat_id}")
         except (TelegramBadRequest, TelegramNotFound) as exc:
             gone = any(reason in exc.message.lower() for reason in _GONE)
             return SendOutcome("blocked" if gone else "failed", error=exc.message)

@@ -47,7 +47,7 @@ async def ask_group(ctx: BotContext, message: Message, t: Catalog, region: str, 
     if snapshot is None:
         return
     await message.answer(
-        t("bot.pick_group", region=REGIONS[region].name(t.lang)),
+        HTML.escape(t("bot.pick_group", region=REGIONS[region].name(t.lang))),
         reply_markup=group_picker(snapshot.schedule, region, purpose, t),
     )
 

@@ -212,6 +212,7 @@ async def test_reminders_due_in_the_window(db: BotDB) -> None:
     assert row.payload == {
         "kind": "reminder",
         "text": render_reminder(reminder, group_name="Черга 1.1", now=kyiv(DAY, 9, 45), lang="uk"),
+        "expires": "2026-01-20T08:00:00+00:00",  # the outage itself: later the reminder is useless
     }
     assert row.dedupe_key == "reminder:r:kem:GPV1.1:power_off:2026-01-20T08:00:00+00:00:15"
 

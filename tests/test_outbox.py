@@ -223,3 +223,20 @@ async def test_a_new_worker_resumes_after_a_crash(db_path: Path) -> None:
     twice = [n for n, count in sends.items() if count > 1]
     assert len(twice) <= concurrency  # only the sends under way at the crash
     assert max(sends.values()) <= 2
+
+
+async def test_a_message_past_its_expiry_is_dropped_not_sent_late(db: BotDB, db_path: Path) -> None:
+    platform = FakePlatform()
+    await db.ensure_recipient("a", "uk")
+    now = datetime.now(UTC)
+    past, future = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    await db.enqueue(
+        [
+            OutboxItem("a", "row:0", {"n": 0, "expires": past}, now),
+            OutboxItem("a", "row:1", {"n": 1, "expires": future}, now),
+        ]
+    )
+    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.01)
+    assert await worker.drain() == 1
+    assert [call.n for call in platform.calls] == [1]
+    assert rows(db_path) == [(0, "dead", 1, "expired before it could be sent"), (1, "sent", 0, None)]

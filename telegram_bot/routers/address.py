@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -14,6 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from common.dtek.address import search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog
+from common.schedule import KYIV
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
 from telegram_bot.markup import HTML
@@ -137,8 +139,9 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
     names = [snapshot.schedule.group_name(g) if snapshot else g for g in info.groups]
     lines = [t("bot.address_found", address=address, groups=", ".join(names))]
     if info.outage is not None:
+        outage = info.outage
         lines.append(
-            t("bot.address_outage", reason=info.outage.reason, start=info.outage.start, end=info.outage.end)
+            t("bot.address_outage", reason=outage.reason, start=_when(outage.start), end=_when(outage.end))
         )
     builder = InlineKeyboardBuilder()
     for group, name in zip(info.groups, names, strict=True):
@@ -163,6 +166,10 @@ async def offer(
     await message.answer(title, reply_markup=choice_list(step, choices))
 
 
+def _when(moment: datetime | None) -> str:
+    return f"{moment.astimezone(KYIV):%H:%M %d.%m}" if moment else "—"
+
+
 def _choice(data: dict, index: int) -> str | None:
     choices = data.get("choices") or []
     return choices[index] if 0 <= index < len(choices) else None
@@ -174,11 +181,11 @@ def create_router() -> Router:
     router.message.register(address_command, Command("address"))
     router.callback_query.register(address_button, AddressCb.filter(F.step == "start"))
     router.callback_query.register(region_picked, RegionCb.filter(F.purpose == "addr"))
-    router.message.register(settlement_typed, AddressForm.settlement, F.text)
+    router.message.register(settlement_typed, AddressForm.settlement, F.text, ~F.text.startswith("/"))
     router.callback_query.register(
         settlement_picked, AddressCb.filter(F.step == "city"), AddressForm.settlement
     )
-    router.message.register(street_typed, AddressForm.street, F.text)
+    router.message.register(street_typed, AddressForm.street, F.text, ~F.text.startswith("/"))
     router.callback_query.register(street_picked, AddressCb.filter(F.step == "street"), AddressForm.street)
-    router.message.register(house_typed, AddressForm.house, F.text)
+    router.message.register(house_typed, AddressForm.house, F.text, ~F.text.startswith("/"))
     return router

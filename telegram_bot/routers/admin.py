@@ -22,7 +22,7 @@ async def admin_command(message: Message, command: CommandObject, ctx: BotContex
         await message.answer(t("bot.not_admin"))
         return
     if command.command == "stats":
-        await message.answer(await stats_text(ctx, t))
+        await message.answer(HTML.escape(await stats_text(ctx, t)))
         return
     await refresh(message, command.args, ctx, t)
 

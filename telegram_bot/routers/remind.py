@@ -41,7 +41,8 @@ async def lead_picked(
     on = minutes if callback_data.which == "on" else current.lead_on_minutes
     await ctx.db.set_leads(recipient.id, off, on)
     await query.answer(t("bot.remind_saved", off=lead_text(off, t), on=lead_text(on, t)))
-    await query.message.edit_text(_title(off, on, t), reply_markup=lead_picker(t, off, on))
+    if (off, on) != (current.lead_off_minutes, current.lead_on_minutes):  # Telegram refuses a no-op edit
+        await query.message.edit_text(_title(off, on, t), reply_markup=lead_picker(t, off, on))
 
 
 def _title(off: int | None, on: int | None, t: Catalog) -> str:

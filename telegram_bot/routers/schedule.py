@@ -35,7 +35,12 @@ async def schedule_command(
 async def change_view(
     query: CallbackQuery, callback_data: ViewCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
-    if not isinstance(query.message, Message) or callback_data.region not in ctx.regions:
+    snapshot = await ctx.source.get(callback_data.region) if callback_data.region in ctx.regions else None
+    if (
+        not isinstance(query.message, Message)
+        or snapshot is None
+        or callback_data.group not in snapshot.schedule.groups
+    ):
         await menu_outdated(query, ctx, t)
         return
     await query.answer()

@@ -11,6 +11,7 @@ from common.dtek.regions import REGIONS
 from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import GroupCb, RegionCb
+from telegram_bot.markup import HTML
 from telegram_bot.permissions import may_manage
 from telegram_bot.views import ask_group, ask_region_or_group, menu_outdated, send_schedule
 
@@ -41,7 +42,7 @@ async def group_picked_to_subscribe(
     region, group = callback_data.region, callback_data.group
     added = await ctx.db.subscribe(recipient.id, region, group)
     names = await _names(ctx, region, group, t)
-    await message.answer(t("bot.subscribed" if added else "bot.already_subscribed", **names))
+    await message.answer(HTML.escape(t("bot.subscribed" if added else "bot.already_subscribed", **names)))
     await send_schedule(ctx, bot, message.chat.id, recipient, t, region, group, "days")
 
 

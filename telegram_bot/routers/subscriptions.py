@@ -11,6 +11,7 @@ from common.dtek.regions import REGIONS
 from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import UnsubCb, unsubscribe_picker
+from telegram_bot.markup import HTML
 from telegram_bot.permissions import may_manage
 from telegram_bot.views import ask_region_or_group, menu_outdated
 
@@ -53,14 +54,14 @@ async def unsubscribe_picked(
         else callback_data.region
     )
     await query.message.answer(
-        t("bot.unsubscribed", region=region, group=callback_data.group.removeprefix("GPV"))
+        HTML.escape(t("bot.unsubscribed", region=region, group=callback_data.group.removeprefix("GPV")))
     )
 
 
 async def my_subscriptions(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     labels = await subscription_labels(ctx, recipient, t)
     lines = [f"<b>{t('bot.my_title')}</b>"]
-    lines += [f"• {label}" for _, _, label in labels] or [t("bot.no_subscriptions")]
+    lines += [f"• {HTML.escape(label)}" for _, _, label in labels] or [t("bot.no_subscriptions")]
     lines += ["", settings_line(recipient, t)]
     await message.answer("\n".join(lines))
 
