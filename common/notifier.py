@@ -22,6 +22,8 @@ from common.watch import ScheduleEvent, Watcher
 log = logging.getLogger(__name__)
 
 REMINDER_INTERVAL_SECONDS = 60.0
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
+HISTORY_KEPT = timedelta(days=30)  # sent/dead outbox rows and fanned-out events older than this go
 
 
 class Notifier:
@@ -118,9 +120,17 @@ class Notifier:
                 log.exception("outbox worker failed; restarting it")
                 await wait_or_stop(self._stop, 5.0)
 
+    async def prune(self) -> int:
+        """Deletes delivery history older than ``HISTORY_KEPT`` so the bot's DB does not grow forever."""
+        return await self._db.prune(self._now() - HISTORY_KEPT)
+
     async def _reminder_loop(self) -> None:
+        last_pruned: datetime | None = None
         while not self._stop.is_set():
             await self._guarded(self.queue_reminders)
+            if last_pruned is None or self._now() - last_pruned >= HOUSEKEEPING_INTERVAL:
+                await self._guarded(self.prune)
+                last_pruned = self._now()
             await wait_or_stop(self._stop, self._reminder_interval)
 
     async def _guarded(self, step: Callable[[], Awaitable[object]]) -> None:

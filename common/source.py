@@ -82,15 +82,20 @@ class SharedDbLoader:
         self._path = path
         self._now = now
         self._reader: ScheduleReader | None = None
+        self._closed = False
 
     async def _open(self) -> ScheduleReader | None:
-        if self._reader is None:
+        if self._reader is None and not self._closed:
             try:
-                self._reader = await ScheduleReader.open(self._path)
+                reader = await ScheduleReader.open(self._path)
             except (FileNotFoundError, SchemaVersionError) as exc:
                 # The service has not created (or migrated) the file yet: "no data yet", try again later.
                 log.info("shared schedule DB not ready: %s", exc)
                 return None
+            if self._closed or self._reader is not None:  # closed, or opened by another caller, meanwhile
+                await reader.close()
+            else:
+                self._reader = reader
         return self._reader
 
     async def load(self, region: str) -> Snapshot | None:
@@ -112,6 +117,7 @@ class SharedDbLoader:
         return await reader.streets(region) if reader else None
 
     async def aclose(self) -> None:
+        self._closed = True  # a load still running must not open a new connection after this
         if self._reader is not None:
             await self._reader.close()
             self._reader = None

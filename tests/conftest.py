@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,18 @@ def capture():
         return path.read_text(encoding="utf-8")
 
     return read
+
+
+def _sqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def no_open_sqlite_connections():
+    """Fails a test that leaves an aiosqlite connection open: its thread would keep the process alive."""
+    before = _sqlite_threads()
+    yield
+    deadline = time.monotonic() + 2
+    while (leaked := _sqlite_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not leaked, f"{len(leaked)} aiosqlite connection(s) left open by this test"

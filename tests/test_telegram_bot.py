@@ -439,6 +439,10 @@ async def test_429_pauses_and_the_message_still_arrives_once(telegram, shared, s
     await asyncio.sleep(0.5)
     assert telegram.too_many_requests_count == 1
     assert sum("змінився" in (m.text or "") for m in user.messages) == 1
+    assert await shared_bot.app.notifier.prune() == 0  # recent history is kept
+    shared_bot.clock.set(NOW + timedelta(days=31))
+    assert await shared_bot.app.notifier.prune() >= 1  # the sent row, a month later
+    assert (await shared_bot.db.outbox_counts())["sent"] == 0
 
 
 async def test_restart_in_the_middle_of_a_broadcast(telegram, dtek, shared, tmp_path):
