@@ -45,6 +45,7 @@ COMMANDS = (
     "my",
     "remind",
     "quiet",
+    "pictures",
     "address",
     "lang",
     "status",

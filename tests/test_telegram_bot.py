@@ -298,6 +298,20 @@ async def test_several_subscriptions_and_unsubscribe(telegram, shared_bot):
     await user.wait_for_message("Це меню застаріло")
 
 
+async def test_pictures_can_be_turned_off(telegram, shared_bot):
+    user = telegram.user(1012)
+    await user.send("/pictures")
+    await user.wait_for_message("Картинки вимкнено")
+    await user.send("/schedule 3.2")
+    text = await user.wait_for_message("Київ · Черга 3.2")
+    assert text.photo is None
+    assert "Сьогодні, пн 23.11" in text.text
+    await user.send("/pictures")
+    await user.wait_for_message("Картинки увімкнено")
+    await user.send("/schedule 3.2")
+    assert (await user.wait_for_message(lambda m: m.photo is not None)).photo is not None
+
+
 async def test_admin_stats_and_rate_limited_refresh(telegram, shared_bot):
     admin, stranger = telegram.user(1), telegram.user(1010)
     await subscribe(shared_bot, 1010)

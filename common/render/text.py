@@ -14,7 +14,14 @@ from typing import Any, Protocol
 
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog, catalog
-from common.reminders import Reminder, TransitionKind, current_state, elapsed, slot_start
+from common.reminders import (
+    Reminder,
+    TransitionKind,
+    current_state,
+    elapsed,
+    format_duration_parts,
+    slot_start,
+)
 from common.schedule import KYIV, RegionSchedule, Slot, slot_label, slot_ranges
 from common.watch import EventKind, ScheduleEvent
 
@@ -113,8 +120,7 @@ def embed_fields(rendered: Rendered, markup: Markup | None = None) -> list[tuple
 def full_duration(delta: timedelta, lang: str, *, accusative: bool = False) -> str:
     """``2 години 10 хвилин`` (nominative) or ``2 години 10 хвилин`` after ``через`` (accusative)."""
     t = catalog(lang)
-    total = max(int(delta.total_seconds() // 60), 0)
-    hours, minutes = divmod(total, 60)
+    hours, minutes = format_duration_parts(max(delta, timedelta(0)))
     suffix = "_acc" if accusative else ""
     parts = []
     if hours:
@@ -126,7 +132,7 @@ def full_duration(delta: timedelta, lang: str, *, accusative: bool = False) -> s
 
 def short_duration(delta: timedelta, lang: str) -> str:
     t = catalog(lang)
-    hours, minutes = divmod(max(int(delta.total_seconds() // 60), 0), 60)
+    hours, minutes = format_duration_parts(max(delta, timedelta(0)))
     if hours and minutes:
         return t("duration.short", hours=hours, minutes=minutes)
     return t("duration.short_hours", hours=hours) if hours else t("duration.short_minutes", minutes=minutes)

@@ -7,6 +7,7 @@ from telegram_bot.routers import (
     admin,
     fallback,
     language,
+    pictures,
     quiet,
     remind,
     schedule,
@@ -18,5 +19,17 @@ from telegram_bot.routers import (
 
 def create_routers() -> list[Router]:
     """Fresh routers in the order the dispatcher tries them; the fallback (stale menus, free text) last."""
-    modules = (start, schedule, subscriptions, remind, quiet, address, language, status, admin, fallback)
+    modules = (
+        start,
+        schedule,
+        subscriptions,
+        remind,
+        quiet,
+        pictures,
+        address,
+        language,
+        status,
+        admin,
+        fallback,
+    )
     return [module.create_router() for module in modules]
