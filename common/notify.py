@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from common.botdb import BotDB, OutboxItem, Recipient
-from common.reminders import Reminder, TransitionKind, plan_reminders
+from common.reminders import Reminder, TransitionKind, as_utc, plan_reminders
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import KYIV, RegionSchedule
 from common.watch import ScheduleEvent
@@ -92,7 +92,7 @@ def reminder_leads(recipient: Recipient) -> dict[TransitionKind, timedelta]:
 
 def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
     """Whether ``moment`` falls in ``[start, end)`` on the Kyiv wall clock; ``start == end`` means none."""
-    wall = _utc(moment).astimezone(KYIV).time()
+    wall = as_utc(moment).astimezone(KYIV).time()
     if start <= end:
         return start <= wall < end
     return wall >= start or wall < end  # the span crosses midnight
@@ -105,7 +105,7 @@ def quiet_hours_end(moment: datetime, start: time, end: time) -> datetime:
     Built on real instants: an ``end`` skipped by spring forward ends the quiet hours when the clock jumps,
     and one repeated in autumn ends them at its first pass after ``moment``.
     """
-    now = _utc(moment)
+    now = as_utc(moment)
     if start == end:
         return now.astimezone(KYIV)
     today = now.astimezone(KYIV).date()
@@ -159,10 +159,3 @@ def _instant(day: date, wall_time: time, fold: int) -> datetime:
         return instant
     # Kyiv's clock jumps on the hour, so the first wall time after a skipped one is the next whole hour.
     return (wall.replace(minute=0, second=0, microsecond=0) + _HOUR).replace(tzinfo=KYIV).astimezone(UTC)
-
-
-def _utc(moment: datetime) -> datetime:
-    # astimezone() would silently read a naive datetime as the host's local time.
-    if moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware one")
-    return moment.astimezone(UTC)

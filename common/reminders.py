@@ -94,7 +94,8 @@ class _Run:
     state: Slot
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is refused rather than read as the host's local time."""
     # astimezone() would silently read a naive datetime as the host's local time.
     if moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: pass an aware one")
@@ -102,12 +103,12 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _kyiv(moment: datetime) -> datetime:
-    return _utc(moment).astimezone(KYIV)
+    return as_utc(moment).astimezone(KYIV)
 
 
 def elapsed(start: datetime, end: datetime) -> timedelta:
     """Real time from ``start`` to ``end`` (``end - start`` of two Kyiv datetimes is wall-clock time)."""
-    return _utc(end) - _utc(start)
+    return as_utc(end) - as_utc(start)
 
 
 def _wall_exists(wall: datetime) -> bool:
@@ -178,7 +179,7 @@ def _boundaries(blocks: list[list[_Run]]) -> Iterator[tuple[_Run, _Run]]:
 
 def transitions(days: Mapping[date, str], *, after: datetime | None = None) -> list[Transition]:
     """All state changes over the published days in time order; with ``after``, only those strictly after it."""
-    cutoff = None if after is None else _utc(after)
+    cutoff = None if after is None else as_utc(after)
     return [
         _transition(before, run)
         for before, run in _boundaries(_blocks(days))
@@ -192,7 +193,7 @@ def plan_reminders(
     """One reminder per transition whose kind has a lead and whose due time is not yet past, by due time."""
     if any(lead < timedelta(0) for lead in leads.values()):
         raise ValueError(f"negative lead in {dict(leads)!r}")
-    cutoff = _utc(now)
+    cutoff = as_utc(now)
     planned: list[tuple[datetime, Reminder]] = []
     for before, run in _boundaries(_blocks(days)):
         lead = leads.get(_KIND_BY_STATE[run.state])
@@ -207,7 +208,7 @@ def plan_reminders(
 
 def current_state(days: Mapping[date, str], now: datetime) -> CurrentState:
     """The state at ``now``, when its run began and ends, and the next change and outage."""
-    moment = _utc(now)
+    moment = as_utc(now)
     blocks = _blocks(days)
     next_outage = next(
         (
