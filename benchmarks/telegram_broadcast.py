@@ -15,7 +15,6 @@ import asyncio
 import multiprocessing
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiogram import Bot
@@ -23,6 +22,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from common.botdb import BotDB, OutboxItem
+from common.clock import kyiv_now
 from common.outbox import OutboxWorker, SendOutcome
 from telegram_bot.delivery import TelegramSender
 from tests.fakes.telegram import FakeTelegram
@@ -55,8 +55,8 @@ class CountingSender:
 
 async def broadcast(base_url: str, token: str, chats: int, rate: float) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        db = await BotDB.open(Path(folder) / "bench.db")
-        now = datetime.now(UTC)
+        db = await BotDB.open(Path(folder) / "bench.db", now=kyiv_now)
+        now = kyiv_now()
         for chat in range(1, chats + 1):
             await db.ensure_recipient(str(chat), "uk")
         await db.enqueue(
@@ -64,7 +64,7 @@ async def broadcast(base_url: str, token: str, chats: int, rate: float) -> None:
         )
         bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
         sender = CountingSender(TelegramSender(bot))
-        worker = OutboxWorker(db, sender, rate_per_second=rate, concurrency=max(50, int(rate)))
+        worker = OutboxWorker(db, sender, rate_per_second=rate, concurrency=max(50, int(rate)), now=kyiv_now)
         wall, cpu = time.perf_counter(), time.process_time()
         sent = await worker.drain()
         while (await db.outbox_counts())["pending"]:  # rows a 429 put back

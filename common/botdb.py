@@ -12,14 +12,15 @@ UTC, returned as aware datetimes in Kyiv time) are the generic ones of ``common.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from common.clock import Now
 from common.i18n import LANGUAGES
 from common.schedule import group_sort_key
 from common.sqlite_base import Database, fetch_one, from_text, open_migrated, to_text, transaction
@@ -112,10 +113,6 @@ LEAD_MINUTES = (5, 10, 15, 30, 60)  # reminder lead times a recipient may choose
 OUTBOX_STATUSES = ("pending", "sent", "dead")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class UnknownRecipient(LookupError):
     """No recipient has this id."""
 
@@ -183,15 +180,15 @@ class BotStats:
 class BotDB(Database):
     """The bot's local database. Open with ``await BotDB.open(path)``; close it or use ``async with``.
 
-    ``now`` stamps when recipients and outbox rows were created (replaceable in tests).
+    ``now`` is the program's clock: it stamps when recipients and outbox rows were created.
     """
 
-    def __init__(self, db: aiosqlite.Connection, *, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, db: aiosqlite.Connection, *, now: Now) -> None:
         super().__init__(db)
         self._now = now
 
     @classmethod
-    async def open(cls, path: Path, *, now: Callable[[], datetime] = _utc_now) -> BotDB:
+    async def open(cls, path: Path, *, now: Now) -> BotDB:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
         return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"), now=now)
 

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from common.asyncutil import wait_or_stop
 from common.botdb import BotDB
+from common.clock import KYIV
 from common.feed import ChangeFeed
 from common.notify import fan_out_events, queue_reminders
 from common.outbox import OutboxWorker, Sender
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.source import CachedSource, SourceUnavailable
 from common.watch import ScheduleEvent, Watcher
 
@@ -45,7 +46,7 @@ class Notifier:
         self._now = now
         self._watch_interval = watch_interval_seconds
         self._reminder_interval = reminder_interval_seconds
-        watcher = Watcher(db, today=lambda: now().astimezone(KYIV).date(), now=now)
+        watcher = Watcher(db, now=now)
         self.feed = ChangeFeed(source, watcher, regions)
         self.worker = OutboxWorker(db, sender, rate_per_second=rate_per_second, now=now)
         self._reminders_until: datetime | None = None

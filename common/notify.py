@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from common.botdb import BotDB, OutboxItem, Recipient
-from common.reminders import Reminder, TransitionKind, as_utc, plan_reminders
+from common.clock import KYIV, as_utc
+from common.reminders import Reminder, TransitionKind, plan_reminders
 from common.render.text import render_event, render_reminder, rendered_to_json
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.watch import ScheduleEvent
 
 _HOUR = timedelta(hours=1)

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from aiolimiter import AsyncLimiter
 
 from common.asyncutil import wait_or_stop
 from common.botdb import BotDB, OutboxRow
+from common.clock import Now
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ class Sender(Protocol):
     async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome: ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class OutboxWorker:
     def __init__(
         self,
@@ -57,7 +54,7 @@ class OutboxWorker:
         per_recipient_interval: float = 1.0,
         max_attempts: int = 5,
         retry_base_seconds: float = 5.0,
-        now: Callable[[], datetime] = _utc_now,
+        now: Now,
         batch: int = 200,
         concurrency: int = 50,
     ) -> None:

@@ -30,7 +30,8 @@ from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
 
-from common.schedule import KYIV, SLOT_MINUTES, SLOTS_PER_DAY, Slot, is_day_slots, slot_ranges
+from common.clock import KYIV, as_kyiv, as_utc
+from common.schedule import SLOT_MINUTES, SLOTS_PER_DAY, Slot, is_day_slots, slot_ranges
 
 _SLOT = timedelta(minutes=SLOT_MINUTES)
 
@@ -94,25 +95,13 @@ class _Run:
     state: Slot
 
 
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive datetime is refused rather than read as the host's local time."""
-    # astimezone() would silently read a naive datetime as the host's local time.
-    if moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware one")
-    return moment.astimezone(UTC)
-
-
-def _kyiv(moment: datetime) -> datetime:
-    return as_utc(moment).astimezone(KYIV)
-
-
 def elapsed(start: datetime, end: datetime) -> timedelta:
     """Real time from ``start`` to ``end`` (``end - start`` of two Kyiv datetimes is wall-clock time)."""
     return as_utc(end) - as_utc(start)
 
 
 def _wall_exists(wall: datetime) -> bool:
-    return _kyiv(wall.replace(tzinfo=KYIV)).replace(tzinfo=None) == wall
+    return as_kyiv(wall.replace(tzinfo=KYIV)).replace(tzinfo=None) == wall
 
 
 @lru_cache(maxsize=4096)  # pure, and the hot path of every planning call
@@ -129,7 +118,7 @@ def _slot_start_utc(day: date, index: int) -> datetime:
 
 def slot_start(day: date, index: int) -> datetime:
     """The instant half hour ``index`` (0..48; 48 is the next day's 00:00) of ``day`` begins."""
-    return _kyiv(_slot_start_utc(day, index))
+    return as_kyiv(_slot_start_utc(day, index))
 
 
 @lru_cache(maxsize=512)  # a bot asks about the same few published days every minute
@@ -168,7 +157,7 @@ def _blocks(days: Mapping[date, str]) -> list[list[_Run]]:
 
 
 def _transition(before: _Run, after: _Run) -> Transition:
-    return Transition(_kyiv(after.start), _KIND_BY_STATE[after.state], before.state, after.state)
+    return Transition(as_kyiv(after.start), _KIND_BY_STATE[after.state], before.state, after.state)
 
 
 def _boundaries(blocks: list[list[_Run]]) -> Iterator[tuple[_Run, _Run]]:
@@ -201,7 +190,7 @@ def plan_reminders(
             continue
         due = run.start - lead  # in UTC: real elapsed time across a DST jump
         if due >= cutoff:  # a reminder whose moment has passed is dropped, never sent late
-            planned.append((due, Reminder(_kyiv(due), lead, _transition(before, run))))
+            planned.append((due, Reminder(as_kyiv(due), lead, _transition(before, run))))
     planned.sort(key=lambda item: item[0])  # stable: equal due times keep transition order
     return [reminder for _, reminder in planned]
 
@@ -221,12 +210,12 @@ def current_state(days: Mapping[date, str], now: datetime) -> CurrentState:
     for runs in blocks:
         for position, run in enumerate(runs):
             if run.start <= moment < run.end:
-                since = _kyiv(run.start) if position > 0 else None
+                since = as_kyiv(run.start) if position > 0 else None
                 following = runs[position + 1] if position + 1 < len(runs) else None
                 next_change = _transition(run, following) if following else None
                 until = next_change.at if next_change else None
-                return CurrentState(_kyiv(moment), run.state, since, until, next_change, next_outage)
-    return CurrentState(_kyiv(moment), None, None, None, None, next_outage)
+                return CurrentState(as_kyiv(moment), run.state, since, until, next_change, next_outage)
+    return CurrentState(as_kyiv(moment), None, None, None, None, next_outage)
 
 
 def format_duration_parts(delta: timedelta) -> tuple[int, int]:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
-KYIV = ZoneInfo("Europe/Kyiv")
+from common.clock import KYIV
+
 SLOTS_PER_DAY = 48
 SLOT_MINUTES = 30
 WEEKDAYS = range(1, 8)  # DTEK numbers weekdays 1 (Monday) to 7 (Sunday), like ISO.

@@ -16,21 +16,17 @@ from typing import Protocol
 
 from cachetools import TTLCache
 
+from common.clock import Now
 from common.dtek.errors import DtekError
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import Streets, parse_page
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.store import ScheduleReader, SchemaVersionError, database_path
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Now = Callable[[], datetime]
-
-
-def kyiv_now() -> datetime:
-    return datetime.now(KYIV)
+Clock = Callable[[], float]  # monotonic seconds, for the TTL cache and rate limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +74,7 @@ class SharedDbLoader:
 
     mode = "shared"
 
-    def __init__(self, path: Path, *, now: Now = kyiv_now) -> None:
+    def __init__(self, path: Path, *, now: Now) -> None:
         self._path = path
         self._now = now
         self._reader: ScheduleReader | None = None
@@ -134,7 +130,7 @@ class ScrapeLoader:
 
     mode = "standalone"
 
-    def __init__(self, fetcher: PageFetcher, *, now: Now = kyiv_now) -> None:
+    def __init__(self, fetcher: PageFetcher, *, now: Now) -> None:
         self._fetcher = fetcher
         self._now = now
         self._streets: dict[str, Streets] = {}
@@ -173,8 +169,8 @@ class CachedSource:
         stale_after: timedelta,
         force_interval_seconds: float = 300.0,
         failure_cooldown_seconds: float | None = None,
+        now: Now,
         clock: Clock = time.monotonic,
-        now: Now = kyiv_now,
     ) -> None:
         self.loader = loader
         self._fresh: TTLCache[str, Snapshot] = TTLCache(maxsize=64, ttl=ttl_seconds, timer=clock)
@@ -275,7 +271,7 @@ class CachedSource:
         return snapshot
 
 
-def create_source(settings: SourceSettings, *, now: Now = kyiv_now) -> CachedSource:
+def create_source(settings: SourceSettings, *, now: Now) -> CachedSource:
     """Shared mode when ``SCHEDULE_DB_URL`` is set, standalone (own scrape) otherwise."""
     loader: ScheduleLoader
     if settings.schedule_db_url:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import aiosqlite
 
-from common.schedule import KYIV
+from common.clock import KYIV, as_utc
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -95,9 +95,7 @@ async def fetch_one(
 
 
 def to_text(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"timestamps must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def from_text(text: str) -> datetime:

@@ -8,12 +8,13 @@ rollover, when yesterday's date disappears and tomorrow's stays, is never a chan
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from common.clock import Now, as_kyiv
 from common.schedule import RegionSchedule, Slot, group_sort_key, is_day_slots
 
 if TYPE_CHECKING:  # botdb imports this module's types at run time
@@ -116,19 +117,12 @@ def detect_changes(
     return events, current
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Watcher:
     """Checks schedules against the baseline in the bot's database and logs the events it finds."""
 
-    def __init__(
-        self, db: BotDB, *, today: Callable[[], date], now: Callable[[], datetime] = _utc_now
-    ) -> None:
+    def __init__(self, db: BotDB, *, now: Now) -> None:
         self._db = db
-        self._today = today  # the Kyiv date
-        self._now = now  # stamps detected events
+        self._now = now  # tells today's Kyiv date and stamps detected events
         # Loading and committing are two steps: two checks interleaving could report one change twice.
         self._lock = asyncio.Lock()
 
@@ -138,6 +132,7 @@ class Watcher:
             raise ValueError("cannot watch a schedule without a region")
         async with self._lock:
             baseline = await self._db.load_baseline(schedule.region)
-            events, current = detect_changes(baseline, schedule, self._today())
-            await self._db.commit_watch(schedule.region, current, events, self._now())
+            now = self._now()
+            events, current = detect_changes(baseline, schedule, as_kyiv(now).date())
+            await self._db.commit_watch(schedule.region, current, events, now)
         return events

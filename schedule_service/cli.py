@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from common.clock import Now, as_kyiv, kyiv_now
 from common.dtek.errors import PageError
 from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
@@ -24,7 +25,7 @@ from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
 from common.settings import describe_settings_error
 from common.store import ScheduleReader, ScheduleWriter, StoredSchedule, database_path
-from schedule_service.scrape import kyiv_now, scrape_cycle
+from schedule_service.scrape import scrape_cycle
 from schedule_service.service import run_service
 from schedule_service.settings import ServiceSettings
 
@@ -83,13 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per scrape says enough
+        now = kyiv_now  # the program's one clock
         if args.command == "show":
-            return asyncio.run(show_command(settings, args, now=kyiv_now()))
+            return asyncio.run(show_command(settings, args, now=now()))
         if args.command == "health":
-            return asyncio.run(health_command(settings, args.max_age_minutes))
+            return asyncio.run(health_command(settings, args.max_age_minutes, now=now))
         if args.command == "demo":
-            return asyncio.run(demo_command(settings))
-        return asyncio.run(scrape_command(settings, once=args.once))
+            return asyncio.run(demo_command(settings, now=now))
+        return asyncio.run(scrape_command(settings, once=args.once, now=now))
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -126,7 +128,7 @@ def parse_command(page_file: Path, *, region: str | None) -> int:
     return 0
 
 
-async def scrape_command(settings: ServiceSettings, *, once: bool) -> int:
+async def scrape_command(settings: ServiceSettings, *, once: bool, now: Now) -> int:
     async with DtekFetcher(settings) as fetcher, await ScheduleWriter.open(db_path(settings)) as writer:
         if once:
             outcomes = await scrape_cycle(
@@ -134,13 +136,14 @@ async def scrape_command(settings: ServiceSettings, *, once: bool) -> int:
                 fetcher=fetcher,
                 writer=writer,
                 spacing_seconds=settings.region_spacing_seconds,
+                now=now,
             )
             return 0 if all(o.ok for o in outcomes) else 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_service(settings, fetcher=fetcher, writer=writer, stop=stop)
+        await run_service(settings, fetcher=fetcher, writer=writer, stop=stop, now=now)
         return 0
 
 
@@ -182,7 +185,7 @@ def _write_picture(path: Path, schedule: RegionSchedule, group: str, now: dateti
     print(f"picture written to {path}", file=sys.stderr)
 
 
-async def health_command(settings: ServiceSettings, max_age_minutes: float | None) -> int:
+async def health_command(settings: ServiceSettings, max_age_minutes: float | None, *, now: Now) -> int:
     if max_age_minutes is None:
         max_age_minutes = 2 * settings.scrape_interval_minutes
     max_age = timedelta(minutes=max_age_minutes)
@@ -193,14 +196,14 @@ async def health_command(settings: ServiceSettings, max_age_minutes: float | Non
         print(f"unhealthy: no schedule DB at {path} yet", file=sys.stderr)
         return 1
     async with reader:
-        now = kyiv_now()
+        checked_at = now()
         problems = []
         for region in settings.dtek_regions:
             last = await reader.last_success(region)
             if last is None:
                 problems.append(f"{region}: never scraped successfully")
-            elif now - last > max_age:
-                minutes = (now - last).total_seconds() / 60
+            elif checked_at - last > max_age:
+                minutes = (checked_at - last).total_seconds() / 60
                 problems.append(f"{region}: last success {minutes:.0f} min ago")
     if problems:
         print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
@@ -209,7 +212,7 @@ async def health_command(settings: ServiceSettings, max_age_minutes: float | Non
     return 0
 
 
-async def demo_command(settings: ServiceSettings) -> int:
+async def demo_command(settings: ServiceSettings, *, now: Now) -> int:
     """Everything the service does, offline: a fake DTEK site on 127.0.0.1, the real fetcher and writer."""
     demo_settings = settings.model_copy(
         update={
@@ -221,16 +224,18 @@ async def demo_command(settings: ServiceSettings) -> int:
     )
     async with FakeDtekSite() as site:
         site.publish(
-            sample_schedule(DEMO_REGION, kyiv_now().date()), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES
+            sample_schedule(DEMO_REGION, as_kyiv(now()).date()), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES
         )
         demo_settings.dtek_url_template = site.url_template
         print(f"fake DTEK site at {site.base_url}; scraping into {DEMO_DB}", file=sys.stderr)
         async with DtekFetcher(demo_settings) as fetcher, await ScheduleWriter.open(Path(DEMO_DB)) as writer:
-            outcomes = await scrape_cycle([DEMO_REGION], fetcher=fetcher, writer=writer, spacing_seconds=0)
+            outcomes = await scrape_cycle(
+                [DEMO_REGION], fetcher=fetcher, writer=writer, spacing_seconds=0, now=now
+            )
     if not all(o.ok for o in outcomes):
         raise CliError(f"demo scrape failed: {outcomes[0].detail}", exit_code=1)
     args = build_parser().parse_args(["show", DEMO_GROUP, "--region", DEMO_REGION])
-    return await show_command(demo_settings, args, now=kyiv_now())
+    return await show_command(demo_settings, args, now=now())
 
 
 async def _load_stored(path: Path, region: str) -> StoredSchedule:

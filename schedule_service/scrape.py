@@ -5,24 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from common.asyncutil import wait_or_stop
+from common.clock import Now
 from common.dtek.errors import DtekError
 from common.dtek.parse import parse_page
-from common.schedule import KYIV
 from common.store import ScheduleWriter
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def kyiv_now() -> datetime:
-    return datetime.now(KYIV)
 
 
 class PageFetcher(Protocol):
@@ -39,7 +32,7 @@ class ScrapeOutcome:
 
 
 async def scrape_region(
-    region: str, *, fetcher: PageFetcher, writer: ScheduleWriter, now: Clock = kyiv_now
+    region: str, *, fetcher: PageFetcher, writer: ScheduleWriter, now: Now
 ) -> ScrapeOutcome:
     started_at = now()
     started = time.monotonic()
@@ -82,7 +75,7 @@ async def scrape_cycle(
     writer: ScheduleWriter,
     spacing_seconds: float,
     stop: asyncio.Event | None = None,
-    now: Clock = kyiv_now,
+    now: Now,
 ) -> list[ScrapeOutcome]:
     """Scrapes each region in turn, ``spacing_seconds`` apart; one region's failure never stops the rest."""
     stop = stop or asyncio.Event()

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from common.asyncutil import wait_or_stop
+from common.clock import Now
 from common.store import ScheduleWriter
-from schedule_service.scrape import PageFetcher, kyiv_now, scrape_cycle
+from schedule_service.scrape import PageFetcher, scrape_cycle
 from schedule_service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ async def run_service(
     fetcher: PageFetcher,
     writer: ScheduleWriter,
     stop: asyncio.Event,
+    now: Now,
     random_fraction: Callable[[], float] = random.random,
 ) -> None:
     interval = settings.scrape_interval_minutes * 60
@@ -35,10 +37,11 @@ async def run_service(
             writer=writer,
             spacing_seconds=settings.region_spacing_seconds,
             stop=stop,
+            now=now,
         )
         failed = [o.region for o in outcomes if not o.ok]
         log.info("cycle done: %d ok, failed=%s", len(outcomes) - len(failed), ",".join(failed) or "none")
-        pruned = await writer.prune_history(kyiv_now() - timedelta(days=settings.history_retention_days))
+        pruned = await writer.prune_history(now() - timedelta(days=settings.history_retention_days))
         if pruned:
             log.info("pruned %d history rows older than %d days", pruned, settings.history_retention_days)
         pause = interval + random_fraction() * settings.scrape_jitter_seconds - (time.monotonic() - started)

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -21,12 +20,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from common.botdb import BotDB
+from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, supported_language
 from common.notifier import Notifier
 from common.settings import describe_settings_error
-from common.source import create_source, kyiv_now
+from common.source import create_source
 from common.store import database_path
 from telegram_bot.context import BotContext
 from telegram_bot.delivery import TelegramSender
@@ -197,11 +197,12 @@ class TelegramApp:
             await runner.cleanup()
 
 
-async def build_app(settings: TelegramSettings, *, now: Callable[[], datetime] = kyiv_now) -> TelegramApp:
-    """Opens the bot's resources: its own DB, the schedule source, the address lookup."""
+async def build_app(settings: TelegramSettings, *, now: Now) -> TelegramApp:
+    """Opens the bot's resources: its own DB, the schedule source, the address lookup, all on the clock
+    ``now``."""
     db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
     source = create_source(settings, now=now)  # opens nothing until first used
-    db = await BotDB.open(db_path)
+    db = await BotDB.open(db_path, now=now)
     ctx = BotContext(
         settings=settings,
         db=db,
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run() -> None:
         try:
-            app = await build_app(settings)
+            app = await build_app(settings, now=kyiv_now)
         except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
             raise SystemExit(f"error: {exc}") from None
         await app.run()

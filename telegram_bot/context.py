@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from common.botdb import BotDB
+from common.clock import Now
 from common.dtek.address import AddressLookup
 from common.render.picture import PictureCache
 from common.source import CachedSource
@@ -19,7 +18,7 @@ class BotContext:
     db: BotDB
     source: CachedSource
     address: AddressLookup
-    now: Callable[[], datetime]
+    now: Now
     pictures: PictureCache = field(default_factory=PictureCache)
 
     @property

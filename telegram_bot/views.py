@@ -9,11 +9,12 @@ from aiogram import Bot
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
 from common.botdb import Recipient
+from common.clock import KYIV
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog
 from common.render.picture import schedule_picture, week_picture
 from common.render.text import TELEGRAM_CAPTION_LIMIT, render_schedule, render_week, split_text, to_text
-from common.schedule import KYIV, resolve_group
+from common.schedule import resolve_group
 from common.source import Snapshot, SourceUnavailable
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import group_picker, region_picker, schedule_buttons

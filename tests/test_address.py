@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.clock import KYIV
 from common.dtek.address import AddressLookup, HouseInfo, Outage, OutageType, search
 from common.dtek.errors import BlockedPageError, FetchError, MalformedDataError
 from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import parse_page
-from common.schedule import KYIV
 from common.settings import DtekSettings
 
 KYIV_CITY = "м. Київ"

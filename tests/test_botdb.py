@@ -19,7 +19,7 @@ from common.botdb import (
     SchemaVersionError,
     UnknownRecipient,
 )
-from common.schedule import KYIV
+from common.clock import KYIV
 from common.sqlite_base import open_migrated
 from common.watch import EventKind, ScheduleEvent
 
@@ -77,7 +77,7 @@ async def people(db: BotDB) -> BotDB:
 async def test_migrates_an_empty_file(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.touch()
-    async with await BotDB.open(db_path):
+    async with await BotDB.open(db_path, now=lambda: T0):
         pass
     assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert raw_query(db_path, "PRAGMA journal_mode") == [("wal",)]
@@ -88,11 +88,11 @@ async def test_migrates_an_empty_file(db_path: Path) -> None:
 
 async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None:
     # Written by the version 1 code path: the same runner with only the first step.
-    async with BotDB(await open_migrated(db_path, MIGRATIONS[:1], upgrade_hint="")) as old:
+    async with BotDB(await open_migrated(db_path, MIGRATIONS[:1], upgrade_hint=""), now=lambda: T0) as old:
         [event_id] = await old.commit_watch("kem", {("GPV1.1", D1): ON}, [changed()], T0)
     assert raw_query(db_path, "PRAGMA user_version") == [(1,)]
 
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
         assert await db.load_baseline("kem") == {("GPV1.1", D1): ON}
         assert [p.id for p in await db.pending_events()] == [event_id]
         await db.ensure_recipient("42", "uk")
@@ -101,9 +101,9 @@ async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None
 
 
 async def test_creates_directories_and_reopening_keeps_data(db_path: Path) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
         await db.commit_watch("kem", {("GPV1.1", D1): ON}, [changed()], T0)
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
         assert await db.load_baseline("kem") == {("GPV1.1", D1): ON}
         assert [p.event for p in await db.pending_events()] == [changed()]
     assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -114,7 +114,7 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
     with sqlite3.connect(db_path) as raw:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(SchemaVersionError, match="newer than this code"):
-        await BotDB.open(db_path)
+        await BotDB.open(db_path, now=lambda: T0)
     assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
     assert raw_query(db_path, "SELECT name FROM sqlite_master") == []  # nothing created
 

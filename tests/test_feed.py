@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from common.botdb import BotDB
+from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.feed import ChangeFeed
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.source import CachedSource, SharedDbLoader, create_source
 from common.store import ScheduleWriter
@@ -37,16 +38,16 @@ async def publish(writer: ScheduleWriter, schedule: RegionSchedule) -> None:
 
 def shared_feed(db: Path, bot_db: BotDB) -> tuple[ChangeFeed, CachedSource]:
     source = CachedSource(
-        SharedDbLoader(db, now=lambda: NOW), ttl_seconds=1800, stale_after=timedelta(hours=2)
+        SharedDbLoader(db, now=lambda: NOW), ttl_seconds=1800, stale_after=timedelta(hours=2), now=lambda: NOW
     )
-    return ChangeFeed(source, Watcher(bot_db, today=lambda: TODAY, now=lambda: NOW), ["kem"]), source
+    return ChangeFeed(source, Watcher(bot_db, now=lambda: NOW), ["kem"]), source
 
 
 async def test_shared_db_change_is_reported_once_and_survives_restart(tmp_path: Path):
     shared, local = tmp_path / "schedules.db", tmp_path / "bot.db"
     base = sample_schedule("kem", TODAY)
     async with await ScheduleWriter.open(shared) as writer:
-        feed_db = await BotDB.open(local)
+        feed_db = await BotDB.open(local, now=lambda: NOW)
         feed, source = shared_feed(shared, feed_db)
         assert await feed.poll() == []  # no data yet: fine
         await publish(writer, only_today(base))
@@ -67,7 +68,7 @@ async def test_shared_db_change_is_reported_once_and_survives_restart(tmp_path: 
 
         # The bot restarts; meanwhile the service commits another change.
         await publish(writer, with_slots(changed, TOMORROW, "GPV1.1", "?" * 48))
-        feed_db = await BotDB.open(local)
+        feed_db = await BotDB.open(local, now=lambda: NOW)
         restarted, source = shared_feed(shared, feed_db)
         events = await restarted.poll()
         assert [(e.kind, e.group, e.day) for e in events] == [(EventKind.CHANGED, "GPV1.1", TOMORROW)]
@@ -86,7 +87,10 @@ async def test_run_loop_hands_events_over_and_stops(tmp_path: Path):
     async def on_events(events):
         received.extend(events)
 
-    async with await ScheduleWriter.open(shared) as writer, await BotDB.open(tmp_path / "bot.db") as bot_db:
+    async with (
+        await ScheduleWriter.open(shared) as writer,
+        await BotDB.open(tmp_path / "bot.db", now=lambda: NOW) as bot_db,
+    ):
         await publish(writer, base)
         feed, source = shared_feed(shared, bot_db)
         stop = asyncio.Event()
@@ -105,11 +109,11 @@ async def test_run_loop_hands_events_over_and_stops(tmp_path: Path):
 
 async def test_standalone_refresh_feeds_the_same_watcher(tmp_path: Path):
     base = sample_schedule("kem", TODAY)
-    async with FakeDtekSite() as site, await BotDB.open(tmp_path / "bot.db") as bot_db:
+    async with FakeDtekSite() as site, await BotDB.open(tmp_path / "bot.db", now=lambda: NOW) as bot_db:
         site.publish(only_today(base))
         settings = SourceSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
         source = create_source(settings, now=lambda: NOW)
-        feed = ChangeFeed(source, Watcher(bot_db, today=lambda: TODAY, now=lambda: NOW), ["kem"])
+        feed = ChangeFeed(source, Watcher(bot_db, now=lambda: NOW), ["kem"])
         assert await feed.poll() == []
         site.publish(base)
         assert await feed.poll() == []  # still cached: the bot does not scrape before the TTL ends

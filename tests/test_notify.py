@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from common.botdb import BotDB, OutboxRow
+from common.clock import KYIV
 from common.notify import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
 from common.reminders import Reminder, Transition, TransitionKind
 from common.render.text import render_event, render_reminder, rendered_to_json
-from common.schedule import KYIV, SLOTS_PER_DAY, RegionSchedule, Slot
+from common.schedule import SLOTS_PER_DAY, RegionSchedule, Slot
 from common.watch import EventKind, ScheduleEvent
 
 DAY = date(2026, 1, 20)  # winter: Kyiv is UTC+2
@@ -82,7 +83,7 @@ async def log_event(db: BotDB, group: str = "GPV1.1") -> int:
 
 @pytest.fixture
 async def db(tmp_path: Path):
-    async with await BotDB.open(tmp_path / "bot.db") as db:
+    async with await BotDB.open(tmp_path / "bot.db", now=lambda: utc(DAY, 8)) as db:
         yield db
 
 

@@ -8,7 +8,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from common.botdb import BotDB, OutboxItem
+from common.clock import kyiv_now
 from common.outbox import OutboxWorker, SendOutcome
 
 SENT = SendOutcome("sent")
@@ -76,7 +77,7 @@ async def queue(db: BotDB, recipients: Sequence[str], *, first: int = 0, due: da
     """Row ``first + i`` goes to ``recipients[i]``."""
     for recipient in set(recipients):
         await db.ensure_recipient(recipient, "uk")
-    not_before = due or datetime.now(UTC)
+    not_before = due or kyiv_now()
     await db.enqueue(
         [OutboxItem(r, f"row:{n}", {"n": n}, not_before) for n, r in enumerate(recipients, start=first)]
     )
@@ -109,7 +110,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def db(db_path: Path):
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=kyiv_now) as db:
         yield db
 
 
@@ -117,7 +118,7 @@ async def test_overall_rate_is_held_and_sends_overlap(db: BotDB) -> None:
     # 0.2 s per send: one at a time this would take 10 s; overlapping, the rate limit is the only brake.
     platform = FakePlatform(latency=0.2, limit_per_second=30)
     await queue(db, [f"chat{n}" for n in range(50)])
-    worker = OutboxWorker(db, platform, rate_per_second=25)
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=25)
 
     assert await worker.drain() == 50
     starts = [call.at for call in platform.calls]
@@ -132,8 +133,8 @@ async def test_overall_rate_is_held_and_sends_overlap(db: BotDB) -> None:
 async def test_one_send_per_recipient_interval_in_queue_order(db: BotDB, db_path: Path) -> None:
     platform = FakePlatform()
     await queue(db, ["a", "a", "b", "a", "b"])
-    await queue(db, ["c"], first=5, due=datetime.now(UTC) + timedelta(hours=1))
-    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.3)
+    await queue(db, ["c"], first=5, due=kyiv_now() + timedelta(hours=1))
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=100, per_recipient_interval=0.3)
 
     assert await worker.drain() == 5
     for recipient, numbers in (("a", [0, 1, 3]), ("b", [2, 4])):
@@ -148,7 +149,7 @@ async def test_one_send_per_recipient_interval_in_queue_order(db: BotDB, db_path
 async def test_429_pauses_every_send_and_does_not_count_an_attempt(db: BotDB, db_path: Path) -> None:
     platform = FakePlatform(script={0: [SendOutcome("retry_after", retry_after=0.4)]})
     await queue(db, ["a", "b", "c", "d", "e"])
-    worker = OutboxWorker(db, platform, rate_per_second=50, per_recipient_interval=0.01)
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=50, per_recipient_interval=0.01)
 
     await run_until_calls(worker, platform, 6)
     first, *others = platform.calls
@@ -165,7 +166,7 @@ async def test_403_deactivates_the_recipient_and_drops_its_rows(db: BotDB, db_pa
     )
     await queue(db, ["a", "a", "b", "a", "b"])
     await db.subscribe("a", "kem", "GPV1.1")
-    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.05)
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=100, per_recipient_interval=0.05)
 
     assert await worker.drain() == 2
     assert [call.n for call in platform.of("a")] == [0]
@@ -182,6 +183,7 @@ async def test_failures_back_off_and_die_and_an_exception_is_a_failure(db: BotDB
     worker = OutboxWorker(
         db,
         platform,
+        now=kyiv_now,
         rate_per_second=100,
         per_recipient_interval=0.01,
         max_attempts=3,
@@ -203,9 +205,9 @@ async def test_failures_back_off_and_die_and_an_exception_is_a_failure(db: BotDB
 async def test_a_new_worker_resumes_after_a_crash(db_path: Path) -> None:
     platform = FakePlatform(latency=0.01)
     total, concurrency = 300, 10
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=kyiv_now) as db:
         await queue(db, [f"chat{n}" for n in range(total)])
-        crashing = OutboxWorker(db, platform, rate_per_second=2000, concurrency=concurrency)
+        crashing = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=2000, concurrency=concurrency)
         task = asyncio.create_task(crashing.run(asyncio.Event()))
         await platform.until_calls(total // 3)
         task.cancel()
@@ -214,8 +216,8 @@ async def test_a_new_worker_resumes_after_a_crash(db_path: Path) -> None:
         sent_before = (await db.outbox_counts())["sent"]
     assert 0 < sent_before < total
 
-    async with await BotDB.open(db_path) as db:
-        resumed = OutboxWorker(db, platform, rate_per_second=2000, concurrency=concurrency)
+    async with await BotDB.open(db_path, now=kyiv_now) as db:
+        resumed = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=2000, concurrency=concurrency)
         assert await resumed.drain() == total - sent_before
         assert await db.outbox_counts() == {"pending": 0, "sent": total, "dead": 0}
     sends = Counter(call.n for call in platform.calls)
@@ -228,7 +230,7 @@ async def test_a_new_worker_resumes_after_a_crash(db_path: Path) -> None:
 async def test_a_message_past_its_expiry_is_dropped_not_sent_late(db: BotDB, db_path: Path) -> None:
     platform = FakePlatform()
     await db.ensure_recipient("a", "uk")
-    now = datetime.now(UTC)
+    now = kyiv_now()
     past, future = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
     await db.enqueue(
         [
@@ -236,7 +238,7 @@ async def test_a_message_past_its_expiry_is_dropped_not_sent_late(db: BotDB, db_
             OutboxItem("a", "row:1", {"n": 1, "expires": future}, now),
         ]
     )
-    worker = OutboxWorker(db, platform, rate_per_second=100, per_recipient_interval=0.01)
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=100, per_recipient_interval=0.01)
     assert await worker.drain() == 1
     assert [call.n for call in platform.calls] == [1]
     assert rows(db_path) == [(0, "dead", 1, "expired before it could be sent"), (1, "sent", 0, None)]

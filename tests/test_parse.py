@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.clock import KYIV
 from common.dtek.errors import BlockedPageError, MalformedDataError, NoScheduleDataError
 from common.dtek.fake_site import BLOCK_PAGE, sample_schedule
 from common.dtek.page_builder import build_page, page_html
 from common.dtek.parse import HOUR_VALUES, is_block_page, parse_page
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 
 DNEM_18_GPV11 = "----++++++++++++++--------------+++++++-------++"
 DNEM_18_GPV32 = "++++-------++++++++++++++--------------+++++++--"

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from PIL import Image
 
+from common.clock import KYIV
 from common.dtek.fake_site import sample_schedule
 from common.render import picture
 from common.render.picture import (
@@ -22,7 +23,7 @@ from common.render.picture import (
     week_picture,
     week_rows,
 )
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 
 TODAY = date(2025, 12, 18)
 TOMORROW = date(2025, 12, 19)

@@ -8,6 +8,7 @@ from itertools import pairwise
 
 import pytest
 
+from common.clock import KYIV
 from common.reminders import (
     CurrentState,
     Transition,
@@ -19,7 +20,7 @@ from common.reminders import (
     slot_start,
     transitions,
 )
-from common.schedule import KYIV, SLOTS_PER_DAY, Slot
+from common.schedule import SLOTS_PER_DAY, Slot
 
 OFF = TransitionKind.POWER_OFF
 ON = TransitionKind.POWER_ON

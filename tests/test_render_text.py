@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from common.clock import KYIV
 from common.dtek.parse import parse_page
 from common.i18n import LANGUAGES, catalog, normalise_language, plural_category
 from common.reminders import TransitionKind, plan_reminders
@@ -30,7 +31,7 @@ from common.render.text import (
     split_text,
     to_text,
 )
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.watch import EventKind, ScheduleEvent
 
 DAY = date(2025, 12, 18)  # a Thursday

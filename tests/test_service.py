@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from common.clock import KYIV, kyiv_now
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.page_builder import build_page
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.store import ScheduleReader, SchemaVersionError
 from tests.conftest import REPO_ROOT
 
-TODAY = datetime.now(KYIV).date()
+TODAY = kyiv_now().date()  # real processes run on the real clock
 
 
 class Service:

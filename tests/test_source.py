@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from common.clock import KYIV
 from common.dtek.errors import FetchError
 from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.settings import DtekSettings, SourceSettings
 from common.source import (
     CachedSource,
@@ -172,7 +173,7 @@ async def save(db: Path, schedule: RegionSchedule, at: datetime = NOW) -> None:
 
 async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path: Path):
     db = tmp_path / "shared" / "schedules.db"
-    source = cached(SharedDbLoader(db), FakeClock())
+    source = cached(SharedDbLoader(db, now=lambda: NOW), FakeClock())
     assert await source.get("kem") is None  # "no data yet", not an error
     assert not db.exists()  # the bot never creates the service's file
     await save(db, sample_schedule("kem", TODAY))
@@ -186,7 +187,7 @@ async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path:
 async def test_shared_mode_cheap_version_check_finds_a_new_version(tmp_path: Path):
     db = tmp_path / "schedules.db"
     await save(db, sample_schedule("kem", TODAY))
-    source = cached(SharedDbLoader(db), FakeClock())
+    source = cached(SharedDbLoader(db, now=lambda: NOW), FakeClock())
     assert (await source.get("kem")).version == "1"
     changed = sample_schedule("kem", TODAY, groups=2)
     await save(db, changed)
@@ -200,7 +201,7 @@ async def test_shared_mode_cheap_version_check_finds_a_new_version(tmp_path: Pat
 async def test_shared_connection_is_read_only(tmp_path: Path):
     db = tmp_path / "schedules.db"
     await save(db, sample_schedule("kem", TODAY))
-    loader = SharedDbLoader(db)
+    loader = SharedDbLoader(db, now=lambda: NOW)
     await loader.load("kem")
     connection = loader._reader._db  # the bot's own connection to the shared DB
     with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only|attempt to write"):
@@ -245,11 +246,18 @@ async def test_standalone_block_serves_last_good_data_marked_stale():
 
 
 def test_settings_choose_the_mode(tmp_path: Path):
-    shared = create_source(SourceSettings(schedule_db_url=f"sqlite:///{tmp_path}/s.db", _env_file=None))
+    shared = create_source(
+        SourceSettings(schedule_db_url=f"sqlite:///{tmp_path}/s.db", _env_file=None), now=lambda: NOW
+    )
     assert shared.mode == "shared"
-    assert create_source(SourceSettings(schedule_db_url="  ", _env_file=None)).mode == "standalone"
+    assert (
+        create_source(SourceSettings(schedule_db_url="  ", _env_file=None), now=lambda: NOW).mode
+        == "standalone"
+    )
     with pytest.raises(ValueError, match="SQLite"):
-        create_source(SourceSettings(schedule_db_url="postgresql://u:p@h/db", _env_file=None))
+        create_source(
+            SourceSettings(schedule_db_url="postgresql://u:p@h/db", _env_file=None), now=lambda: NOW
+        )
 
 
 def test_snapshot_age():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common.schedule import KYIV, RegionSchedule
+from common.clock import KYIV
+from common.schedule import RegionSchedule
 from common.store import (
     SCHEMA_VERSION,
     ScheduleReader,

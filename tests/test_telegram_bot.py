@@ -16,8 +16,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from common.clock import KYIV
 from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
-from common.schedule import KYIV, RegionSchedule
+from common.schedule import RegionSchedule
 from common.store import ScheduleWriter
 from telegram_bot.app import TelegramApp, build_app
 from telegram_bot.settings import TelegramSettings

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from common.botdb import BotDB
-from common.schedule import KYIV, RegionSchedule, Slot
+from common.clock import KYIV
+from common.schedule import RegionSchedule, Slot
 from common.watch import EventKind, ScheduleEvent, SlotDiff, Watcher, detect_changes, diff_slots
 
 D0, D1, D2, D3 = date(2026, 1, 14), date(2026, 1, 15), date(2026, 1, 16), date(2026, 1, 17)
@@ -171,13 +172,13 @@ def test_schedule_without_region_is_refused() -> None:
 
 
 class Clock:
-    """The Kyiv date the watcher sees; tests move it across midnight."""
+    """The watcher's clock: noon of a Kyiv date (``AT`` on D1); tests move it across midnight."""
 
     def __init__(self, today: date) -> None:
         self.today = today
 
-    def __call__(self) -> date:
-        return self.today
+    def __call__(self) -> datetime:
+        return datetime.combine(self.today, time(12), KYIV)
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def watcher(db: BotDB, today: date = D1) -> Watcher:
-    return Watcher(db, today=Clock(today), now=lambda: AT)
+    return Watcher(db, now=Clock(today))
 
 
 BEFORE = schedule({D1: {"GPV1.1": ON}})
@@ -195,7 +196,7 @@ CHANGE = event(EventKind.CHANGED, "GPV1.1", D1, ON, EVENING_OFF)
 
 
 async def test_a_change_is_reported_once_and_logged(db_path: Path) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         watch = watcher(db)
         assert await watch.check(BEFORE) == []  # first run only records
         assert await watch.check(AFTER) == [CHANGE]
@@ -205,24 +206,24 @@ async def test_a_change_is_reported_once_and_logged(db_path: Path) -> None:
 
 
 async def test_restart_does_not_repeat_an_event(db_path: Path) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         await watcher(db).check(BEFORE)
         assert await watcher(db).check(AFTER) == [CHANGE]
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         assert await watcher(db).check(AFTER) == []
         assert len(await db.pending_events()) == 1
 
 
 async def test_change_while_the_bot_was_down_is_reported(db_path: Path) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         await watcher(db).check(BEFORE)
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         assert await watcher(db).check(AFTER) == [CHANGE]
         assert [p.event for p in await db.pending_events()] == [CHANGE]
 
 
 async def test_crash_before_commit_loses_nothing(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         await watcher(db).check(BEFORE)
 
         async def die(*args: object) -> list[int]:
@@ -231,14 +232,14 @@ async def test_crash_before_commit_loses_nothing(db_path: Path, monkeypatch: pyt
         monkeypatch.setattr(db, "commit_watch", die)
         with pytest.raises(RuntimeError, match="process killed"):
             await watcher(db).check(AFTER)
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         assert await watcher(db).check(AFTER) == [CHANGE]
         assert [p.event for p in await db.pending_events()] == [CHANGE]
 
 
 async def test_nothing_published_then_a_schedule_is_reported(db_path: Path) -> None:
     # A region first seen with an empty page must not swallow its first real schedule as a "first run".
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         watch = watcher(db)
         assert await watch.check(schedule({})) == []
         assert await watch.check(BEFORE) == [event(EventKind.PUBLISHED, "GPV1.1", D1, None, ON)]
@@ -246,8 +247,8 @@ async def test_nothing_published_then_a_schedule_is_reported(db_path: Path) -> N
 
 async def test_watcher_across_midnight(db_path: Path) -> None:
     clock = Clock(D1)
-    async with await BotDB.open(db_path) as db:
-        watch = Watcher(db, today=clock, now=lambda: AT)
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
+        watch = Watcher(db, now=clock)
         await watch.check(schedule({D1: {"GPV1.1": OFF}, D2: {"GPV1.1": ON}}))
         clock.today = D2
         assert await watch.check(schedule({D1: {"GPV1.1": OFF}, D2: {"GPV1.1": ON}})) == []
@@ -256,7 +257,7 @@ async def test_watcher_across_midnight(db_path: Path) -> None:
 
 
 async def test_concurrent_checks_report_a_change_once(db_path: Path) -> None:
-    async with await BotDB.open(db_path) as db:
+    async with await BotDB.open(db_path, now=lambda: AT) as db:
         watch = watcher(db)
         await watch.check(BEFORE)
         results = await asyncio.gather(*(watch.check(AFTER) for _ in range(5)))

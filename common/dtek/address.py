@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
+from common.clock import KYIV
 from common.dtek.errors import BlockedPageError, MalformedDataError
-from common.schedule import KYIV
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from common.clock import KYIV
 from common.dtek.page_builder import build_page
-from common.schedule import KYIV, SLOTS_PER_DAY, RegionSchedule
+from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 # Our own stand-in for the anti-bot page: the markers the parser looks for, none of the capture's text.
 BLOCK_PAGE = (

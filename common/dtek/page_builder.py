@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from common.clock import KYIV, as_kyiv
 from common.dtek.parse import HOUR_VALUES
-from common.schedule import KYIV, SLOTS_PER_DAY, RegionSchedule
+from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 _VALUE_OF_PAIR = {pair: value for value, pair in HOUR_VALUES.items()}
 _WEEKDAY_NAMES = ("Понеділок", "Вівторок", "Середа", "Четвер", "П'ятниця", "Субота", "Неділя")
@@ -39,14 +40,19 @@ def hours_of(slots: str) -> dict[str, str]:
 
 def fact_object(schedule: RegionSchedule, *, today: date | None = None) -> dict[str, Any]:
     days = sorted(schedule.days)
-    today = today or (days[0] if days else datetime.now(KYIV).date())
+    # The page's "today" (our parser ignores it), unless given: the first published day, else the day of
+    # DTEK's update time; null when neither is known. Never the wall clock: pages must be reproducible.
+    if today is None and days:
+        today = days[0]
+    elif today is None and schedule.updated is not None:
+        today = as_kyiv(schedule.updated).date()
     data: dict[str, Any] | list[Any] = {
         str(day_timestamp(day)): {g: hours_of(s) for g, s in schedule.days[day].items()} for day in days
     }
     return {
         "data": data or [],
         "update": _update_text(schedule),
-        "today": day_timestamp(today),
+        "today": day_timestamp(today) if today else None,
     }
 
 

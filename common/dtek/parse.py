@@ -17,8 +17,9 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
+from common.clock import KYIV
 from common.dtek.errors import BlockedPageError, MalformedDataError, NoScheduleDataError
-from common.schedule import KYIV, SLOTS_PER_DAY, RegionSchedule
+from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 Streets = dict[str, list[str]]
 

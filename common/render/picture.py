@@ -17,7 +17,8 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from common.schedule import KYIV, SLOT_MINUTES, SLOTS_PER_DAY, RegionSchedule, Slot, is_day_slots, slot_ranges
+from common.clock import KYIV
+from common.schedule import SLOT_MINUTES, SLOTS_PER_DAY, RegionSchedule, Slot, is_day_slots, slot_ranges
 
 RGB = tuple[int, int, int]
 

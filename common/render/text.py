@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from common.clock import KYIV
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog, catalog
 from common.reminders import (
@@ -22,7 +23,7 @@ from common.reminders import (
     format_duration_parts,
     slot_start,
 )
-from common.schedule import KYIV, RegionSchedule, Slot, slot_label, slot_ranges
+from common.schedule import RegionSchedule, Slot, slot_label, slot_ranges
 from common.watch import EventKind, ScheduleEvent
 
 STATE_ICONS = {Slot.ON: "🟢", Slot.OFF: "🔴", Slot.MAYBE: "🟡"}

@@ -12,10 +12,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from common.clock import KYIV
 from common.dtek.address import search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog
-from common.schedule import KYIV
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
 from telegram_bot.markup import HTML

@@ -7,9 +7,9 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from common.botdb import Recipient
+from common.clock import KYIV
 from common.i18n import Catalog
 from common.render.text import age_text
-from common.schedule import KYIV
 from common.source import SourceUnavailable
 from telegram_bot.context import BotContext
 from telegram_bot.markup import HTML

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, timedelta
 
-from common.schedule import KYIV, RegionSchedule
+from common.clock import KYIV
+from common.schedule import RegionSchedule
 
 REGION = "kem"
 GROUP_COUNT = 24
