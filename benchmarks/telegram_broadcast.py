@@ -15,22 +15,27 @@ import asyncio
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Mapping
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from common.botdb import BotDB, OutboxItem
+from common.botdb import BotDB
 from common.clock import kyiv_now
-from common.outbox import OutboxWorker, SendOutcome
+from common.messages import OutboxItem
+from common.notifications import OutboxWorker, SendOutcome
 from telegram_bot.delivery import TelegramSender
 from tests.fakes.telegram import FakeTelegram
 
 TEXT = "⏰ Через 15 хвилин (08:00) відключення світла: Черга 3.2."
 
 
-def serve_fake(chats: int, limit: int, ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+def serve_fake(chats: int, limit: int, ready: Queue[tuple[str, str]], stop: EventType) -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:
             for chat in range(1, chats + 1):
@@ -47,8 +52,8 @@ class CountingSender:
         self._sender = sender
         self.outcomes: dict[str, int] = {}
 
-    async def send(self, recipient_id, payload) -> SendOutcome:
-        outcome = await self._sender.send(recipient_id, payload)
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
+        outcome = await self._sender.send(recipient_id, payload, parts_sent=parts_sent)
         self.outcomes[outcome.status] = self.outcomes.get(outcome.status, 0) + 1
         return outcome
 
@@ -89,7 +94,7 @@ def main() -> None:
         "--telegram-limit", type=int, default=30, help="the fake's flood limit per second; 0: none"
     )
     args = parser.parse_args()
-    ready: multiprocessing.Queue = multiprocessing.Queue()
+    ready: Queue[tuple[str, str]] = multiprocessing.Queue()
     stop = multiprocessing.Event()
     server = multiprocessing.Process(target=serve_fake, args=(args.chats, args.telegram_limit, ready, stop))
     server.start()

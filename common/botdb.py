@@ -20,14 +20,15 @@ from typing import Any
 
 import aiosqlite
 
+from common.changes import Baseline, EventKind, ScheduleEvent, StoredEvent
 from common.clock import Now
 from common.i18n import LANGUAGES
+from common.messages import OutboxItem, OutboxRow
 from common.schedule import group_sort_key
 from common.sqlite_base import Database, fetch_one, from_text, open_migrated, to_text, transaction
 
 # Re-exported: callers catch common.botdb.SchemaVersionError.
 from common.sqlite_base import SchemaVersionError as SchemaVersionError
-from common.watch import Baseline, EventKind, ScheduleEvent
 
 # One tuple of statements per schema version, applied in order, each in its own transaction.
 # Never edit a released step: add a new one.
@@ -106,6 +107,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             file_id TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (
+        # How many parts of a long message arrived before a failure: a retry sends only the rest.
+        "ALTER TABLE outbox ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0 CHECK (parts_sent >= 0)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -115,13 +120,6 @@ OUTBOX_STATUSES = ("pending", "sent", "dead")
 
 class UnknownRecipient(LookupError):
     """No recipient has this id."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    id: int
-    event: ScheduleEvent
-    detected_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,28 +143,6 @@ class Recipient:
         if self.quiet_start is None or self.quiet_end is None:
             return None
         return self.quiet_start, self.quiet_end
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """A message to queue; ``dedupe_key`` names it, so the same one is never queued twice."""
-
-    recipient_id: str
-    dedupe_key: str
-    payload: Mapping[str, Any]  # JSON-ready
-    not_before: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A pending message as the sender loop gets it."""
-
-    id: int
-    recipient_id: str
-    dedupe_key: str
-    payload: dict[str, Any]
-    attempts: int
-    not_before: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,14 +349,14 @@ class BotDB(Database):
         excluded = list(exclude_recipients)
         async with self._lock:
             rows = await self._db.execute_fetchall(
-                "SELECT id, recipient_id, dedupe_key, payload, attempts, not_before FROM outbox"
+                "SELECT id, recipient_id, dedupe_key, payload, attempts, not_before, parts_sent FROM outbox"
                 " WHERE status = 'pending' AND not_before <= ?"
                 f" AND recipient_id NOT IN ({', '.join('?' * len(excluded))}) ORDER BY id LIMIT ?",
                 (to_text(now), *excluded, limit),
             )
         return [
-            OutboxRow(row_id, recipient, key, json.loads(payload), attempts, from_text(not_before))
-            for row_id, recipient, key, payload, attempts, not_before in rows
+            OutboxRow(row_id, recipient, key, json.loads(payload), attempts, from_text(not_before), parts)
+            for row_id, recipient, key, payload, attempts, not_before, parts in rows
         ]
 
     async def mark_sent(self, row_id: int, at: datetime) -> None:
@@ -390,13 +366,20 @@ class BotDB(Database):
         )
 
     async def mark_retry(
-        self, row_id: int, not_before: datetime, error: str, *, count_attempt: bool = True
+        self,
+        row_id: int,
+        not_before: datetime,
+        error: str,
+        *,
+        count_attempt: bool = True,
+        parts_delivered: int = 0,
     ) -> None:
-        """Sends the row again at ``not_before``; ``count_attempt=False`` when the platform only asked to wait."""
+        """Sends the row again at ``not_before``; ``count_attempt=False`` when the platform only asked to wait.
+        ``parts_delivered`` parts of the message arrived in the failed attempt: the next one skips them."""
         await self._execute(
-            "UPDATE outbox SET not_before = ?, attempts = attempts + ?, last_error = ?"
-            " WHERE id = ? AND status = 'pending'",
-            (to_text(not_before), int(count_attempt), error, row_id),
+            "UPDATE outbox SET not_before = ?, attempts = attempts + ?, last_error = ?,"
+            " parts_sent = parts_sent + ? WHERE id = ? AND status = 'pending'",
+            (to_text(not_before), int(count_attempt), error, parts_delivered, row_id),
         )
 
     async def mark_dead(self, row_id: int, error: str) -> None:

@@ -24,7 +24,7 @@ from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, supported_language
-from common.notifier import Notifier
+from common.notifications import Notifier
 from common.settings import describe_settings_error
 from common.source import create_source
 from common.store import database_path

@@ -1,4 +1,8 @@
-"""Sends outbox messages through Telegram and tells the outbox worker how it went."""
+"""Sends outbox messages through Telegram and tells the outbox worker how it went.
+
+A text longer than Telegram's limit goes as several messages. The outcome says how many of them arrived,
+so that a retry, which the worker makes with the row's count, sends only the rest.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
@@ -15,7 +20,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 
-from common.outbox import SendOutcome
+from common.notifications import SendOutcome
 from common.render.text import rendered_from_json, split_text, to_text
 from telegram_bot.markup import HTML
 
@@ -35,12 +40,19 @@ class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
+        delivered = 0
         try:
-            for part in split_text(payload_text(payload)):
+            for part in split_text(payload_text(payload))[parts_sent:]:
                 await self._bot.send_message(int(recipient_id), part)
+                delivered += 1
         except TelegramRetryAfter as exc:
-            return SendOutcome("retry_after", retry_after=float(exc.retry_after), error=exc.message)
+            return SendOutcome(
+                "retry_after",
+                retry_after=float(exc.retry_after),
+                error=exc.message,
+                parts_delivered=delivered,
+            )
         except TelegramForbiddenError as exc:
             return SendOutcome("blocked", error=exc.message)
         except TelegramMigrateToChat as exc:
@@ -48,5 +60,10 @@ class TelegramSender:
             return SendOutcome("blocked", error=f"migrated to chat {exc.migrate_to_chat_id}")
         except (TelegramBadRequest, TelegramNotFound) as exc:
             gone = any(reason in exc.message.lower() for reason in _GONE)
-            return SendOutcome("blocked" if gone else "failed", error=exc.message)
+            return SendOutcome("blocked" if gone else "failed", error=exc.message, parts_delivered=delivered)
+        except TelegramAPIError as exc:
+            # A server or network error: caught here, not by the worker, so the parts that arrived count.
+            return SendOutcome(
+                "failed", error=f"{type(exc).__name__}: {exc.message}", parts_delivered=delivered
+            )
         return SendOutcome("sent")

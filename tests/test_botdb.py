@@ -14,14 +14,14 @@ from common.botdb import (
     MIGRATIONS,
     SCHEMA_VERSION,
     BotDB,
-    OutboxItem,
     Recipient,
     SchemaVersionError,
     UnknownRecipient,
 )
+from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
+from common.messages import OutboxItem
 from common.sqlite_base import open_migrated
-from common.watch import EventKind, ScheduleEvent
 
 D1, D2 = date(2026, 1, 15), date(2026, 1, 16)
 ON, OFF = "+" * 48, "-" * 48
@@ -97,7 +97,18 @@ async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None
         assert [p.id for p in await db.pending_events()] == [event_id]
         await db.ensure_recipient("42", "uk")
         assert await db.subscribe("42", "kem", "GPV1.1")
-    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+
+
+async def test_migrates_a_version_2_outbox_keeping_its_rows(db_path: Path) -> None:
+    async with BotDB(await open_migrated(db_path, MIGRATIONS[:2], upgrade_hint=""), now=lambda: T0) as old:
+        await old.ensure_recipient("1", "uk")
+        assert await old.enqueue([item("1", "queued before the upgrade")]) == 1
+    assert raw_query(db_path, "PRAGMA user_version") == [(2,)]
+
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
+        [row] = await db.due_messages(T0, 10)
+    assert (row.dedupe_key, row.parts_sent) == ("queued before the upgrade", 0)
 
 
 async def test_creates_directories_and_reopening_keeps_data(db_path: Path) -> None:
@@ -346,6 +357,19 @@ async def test_marking_rows(people: BotDB, db_path: Path) -> None:
     assert await people.due_messages(T0, 10) == []
     assert [r.dedupe_key for r in await people.due_messages(later, 10)] == ["retried", "waited"]
     assert await people.outbox_counts() == {"pending": 2, "sent": 1, "dead": 1}
+
+
+async def test_retries_add_up_the_parts_delivered(people: BotDB) -> None:
+    await people.enqueue([item("1", "long")])
+    [row] = await people.due_messages(T0, 10)
+    assert row.parts_sent == 0
+    await people.mark_retry(row.id, T0, "HTTP 502", parts_delivered=1)
+    await people.mark_retry(row.id, T0, "HTTP 429", count_attempt=False, parts_delivered=2)
+    await people.mark_retry(row.id, T0, "HTTP 502")  # nothing arrived this time
+    [row] = await people.due_messages(T0, 10)
+    assert (row.attempts, row.parts_sent) == (2, 3)
+    with pytest.raises(sqlite3.IntegrityError):
+        await people.mark_retry(row.id, T0, "HTTP 502", parts_delivered=-4)
 
 
 async def test_drop_pending_for_one_recipient(people: BotDB, db_path: Path) -> None:

@@ -8,14 +8,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from common.botdb import BotDB
+from common.changes import EventKind
 from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
-from common.feed import ChangeFeed
+from common.notifications.feed import ChangeFeed
+from common.notifications.watcher import Watcher
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.source import CachedSource, SharedDbLoader, create_source
 from common.store import ScheduleWriter
-from common.watch import EventKind, Watcher
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
 TODAY = NOW.date()

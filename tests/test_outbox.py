@@ -1,5 +1,6 @@
 """The outbox sender loop against a fake platform: rate limits, 429 pauses, blocked recipients, retries,
-and a restart after a crash. Timing is asserted loosely (spacing and order, not exact instants)."""
+multi-part progress and a restart after a crash. Timing is asserted loosely (spacing and order, not exact
+instants)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from common.botdb import BotDB, OutboxItem
+from common.botdb import BotDB
 from common.clock import kyiv_now
-from common.outbox import OutboxWorker, SendOutcome
+from common.messages import OutboxItem
+from common.notifications.outbox import OutboxWorker, SendOutcome
 
 SENT = SendOutcome("sent")
 FAILED = SendOutcome("failed", error="HTTP 500")
@@ -29,6 +31,7 @@ class Call:
     at: float  # event loop time
     recipient: str
     n: int  # the row's number in the test
+    parts_sent: int  # the parts the worker said had arrived before
 
 
 @dataclass
@@ -52,9 +55,9 @@ class FakePlatform:
             async with asyncio.timeout(5):
                 await self._reached.wait()
 
-    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
         now = asyncio.get_running_loop().time()
-        call = Call(now, recipient_id, payload["n"])
+        call = Call(now, recipient_id, payload["n"], parts_sent)
         self.calls.append(call)
         if len(self.calls) >= self._wanted:
             self._reached.set()
@@ -83,12 +86,10 @@ async def queue(db: BotDB, recipients: Sequence[str], *, first: int = 0, due: da
     )
 
 
-def rows(path: Path) -> list[tuple[int, str, int, str | None]]:
-    """(n, status, attempts, last_error) by row number."""
+def rows(path: Path, columns: str = "status, attempts, last_error") -> list[tuple[Any, ...]]:
+    """(n, status, attempts, last_error) by row number, or other ``columns`` after n."""
     with sqlite3.connect(path) as raw:
-        found = raw.execute(
-            "SELECT dedupe_key, status, attempts, last_error FROM outbox ORDER BY id"
-        ).fetchall()
+        found = raw.execute(f"SELECT dedupe_key, {columns} FROM outbox ORDER BY id").fetchall()
     return [(int(key.removeprefix("row:")), *rest) for key, *rest in found]
 
 
@@ -199,6 +200,30 @@ async def test_failures_back_off_and_die_and_an_exception_is_a_failure(db: BotDB
         (0, "dead", 3, "HTTP 500"),
         (1, "sent", 1, "RuntimeError: connection reset"),  # the loop lived on and retried it
         (2, "sent", 0, None),
+    ]
+
+
+async def test_a_multi_part_message_resumes_after_the_parts_delivered(db: BotDB, db_path: Path) -> None:
+    # Row 0 has four parts: the first attempt delivers one then fails, the second one more then hits a 429.
+    platform = FakePlatform(
+        script={
+            0: [
+                SendOutcome("failed", error="HTTP 502", parts_delivered=1),
+                SendOutcome("retry_after", retry_after=0.05, error="HTTP 429", parts_delivered=1),
+            ]
+        }
+    )
+    await queue(db, ["a", "b"])
+    worker = OutboxWorker(
+        db, platform, now=kyiv_now, rate_per_second=100, per_recipient_interval=0.01, retry_base_seconds=0.05
+    )
+
+    await run_until_calls(worker, platform, 4)
+    assert [call.parts_sent for call in platform.of("a")] == [0, 1, 2]
+    assert [call.parts_sent for call in platform.of("b")] == [0]
+    assert rows(db_path, "status, attempts, parts_sent, last_error") == [
+        (0, "sent", 1, 2, "HTTP 429"),  # the 429 added its part without counting an attempt
+        (1, "sent", 0, 0, None),
     ]
 
 

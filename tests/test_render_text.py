@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
 from common.dtek.parse import parse_page
 from common.i18n import LANGUAGES, catalog, normalise_language, plural_category
@@ -32,7 +33,6 @@ from common.render.text import (
     to_text,
 )
 from common.schedule import RegionSchedule
-from common.watch import EventKind, ScheduleEvent
 
 DAY = date(2025, 12, 18)  # a Thursday
 SLOTS = "+" * 16 + "-" * 7 + "+" * 9 + "?" * 4 + "+" * 12  # off 08:00–11:30, maybe 16:00–18:00

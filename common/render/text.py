@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog, catalog
@@ -24,7 +25,6 @@ from common.reminders import (
     slot_start,
 )
 from common.schedule import RegionSchedule, Slot, slot_label, slot_ranges
-from common.watch import EventKind, ScheduleEvent
 
 STATE_ICONS = {Slot.ON: "🟢", Slot.OFF: "🔴", Slot.MAYBE: "🟡"}
 STATE_KEYS = {Slot.ON: "on", Slot.OFF: "off", Slot.MAYBE: "maybe"}

@@ -726,7 +726,7 @@ class FakeTelegram:
         self._allowed_updates: set[str] | None = None  # None: all; persists between calls like Telegram's
         self._callbacks: dict[str, _CallbackQuery] = {}
         self._callback_ids = itertools.count(1)
-        self._faults: defaultdict[str, list[_Fault]] = defaultdict(list)
+        self._faults: defaultdict[str, list[_Fault | None]] = defaultdict(list)  # None: answer normally
         self._per_second: int | None = None
         self._poll_generation = 0
         self._changes = _Changes()
@@ -857,14 +857,16 @@ class FakeTelegram:
         retry_after: int = 2,
         count: int = 1,
         description: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next count calls of method get this error instead of an answer (a 429 carries retry_after)."""
+        """The next count calls of method get this error instead of an answer (a 429 carries retry_after);
+        with after, only once that many more calls were answered normally."""
         name, _handler = self._handler(method)
         if description is None:
             too_many = f"Too Many Requests: retry after {retry_after}"
             description = too_many if status == 429 else _DEFAULT_DESCRIPTIONS.get(status, "Error")
         fault = _Fault(status, description, retry_after if status == 429 else None)
-        self._faults[name].extend([fault] * count)
+        self._faults[name].extend([None] * after + [fault] * count)
 
     def block(self, chat: int | FakeUser | FakeChat) -> None:
         """From now on every call about this chat answers 403, as when the user blocks the bot."""
@@ -988,8 +990,8 @@ class FakeTelegram:
 
     async def _answer(self, call: ApiCall, handler: Callable[[ApiCall], Any]) -> Any:
         """Injected faults, blocks and the rate limit come first, as they would at Telegram's front door."""
-        if self._faults[call.method]:
-            raise ApiError(*self._faults[call.method].pop(0))
+        if self._faults[call.method] and (fault := self._faults[call.method].pop(0)) is not None:
+            raise ApiError(*fault)
         self._refuse_if_blocked(call)
         if call.method in SEND_METHODS:
             self._check_rate_limit()

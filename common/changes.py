@@ -1,24 +1,20 @@
-"""Change detection: compares a region's schedule with the baseline last reported to users.
+"""The pure model of a schedule change: what changed between the baseline last reported to users and a
+new schedule, slot by slot, as events.
 
-The baseline is kept in the bot's own database (``common.botdb``), so a restart neither forgets what
-was reported nor reports it again. Only current dates (today in Kyiv and later) take part: the midnight
-rollover, when yesterday's date disappears and tomorrow's stays, is never a change.
+Only current dates (today in Kyiv and later) take part: the midnight rollover, when yesterday's date
+disappears and tomorrow's stays, is never a change. Storing the baseline and the events is the bot
+database's job (``common.botdb``); running the checks is the notification pipeline's
+(``common.notifications``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from common.clock import Now, as_kyiv
 from common.schedule import RegionSchedule, Slot, group_sort_key, is_day_slots
-
-if TYPE_CHECKING:  # botdb imports this module's types at run time
-    from common.botdb import BotDB
 
 # (group, day) -> the day string last reported to users.
 Baseline = dict[tuple[str, date], str]
@@ -117,22 +113,10 @@ def detect_changes(
     return events, current
 
 
-class Watcher:
-    """Checks schedules against the baseline in the bot's database and logs the events it finds."""
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as logged in the bot's database, waiting to be fanned out or already fanned out."""
 
-    def __init__(self, db: BotDB, *, now: Now) -> None:
-        self._db = db
-        self._now = now  # tells today's Kyiv date and stamps detected events
-        # Loading and committing are two steps: two checks interleaving could report one change twice.
-        self._lock = asyncio.Lock()
-
-    async def check(self, schedule: RegionSchedule) -> list[ScheduleEvent]:
-        """Events since the last check; stored with the new baseline in one transaction, then returned."""
-        if not schedule.region:
-            raise ValueError("cannot watch a schedule without a region")
-        async with self._lock:
-            baseline = await self._db.load_baseline(schedule.region)
-            now = self._now()
-            events, current = detect_changes(baseline, schedule, as_kyiv(now).date())
-            await self._db.commit_watch(schedule.region, current, events, now)
-        return events
+    id: int
+    event: ScheduleEvent
+    detected_at: datetime

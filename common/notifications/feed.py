@@ -1,4 +1,4 @@
-"""The loop that feeds new snapshots to the watcher.
+"""The change feed: the loop that hands new schedule snapshots to the watcher.
 
 Shared mode asks the shared DB for each region's version every ``interval`` (cheap) and reloads only a
 region whose version moved; standalone mode lets the cache's TTL decide when the bot scrapes again.
@@ -12,8 +12,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from common.asyncutil import wait_or_stop
+from common.changes import ScheduleEvent
+from common.notifications.watcher import Watcher
 from common.source import CachedSource, SourceUnavailable
-from common.watch import ScheduleEvent, Watcher
 
 log = logging.getLogger(__name__)
 

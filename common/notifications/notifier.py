@@ -1,5 +1,7 @@
 """A bot's background work, the same on every platform: watch for schedule changes and fan them out,
 queue reminders as they come due, and deliver the outbox at the platform's rate.
+
+It needs a :class:`NotifierStore`: every store of the pipeline's steps, and pruning of old history.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from common.asyncutil import wait_or_stop
-from common.botdb import BotDB
-from common.clock import KYIV
-from common.feed import ChangeFeed
-from common.notify import fan_out_events, queue_reminders
-from common.outbox import OutboxWorker, Sender
+from common.changes import ScheduleEvent
+from common.clock import KYIV, Now
+from common.notifications.fanout import EventStore, ReminderStore, fan_out_events, queue_reminders
+from common.notifications.feed import ChangeFeed
+from common.notifications.outbox import OutboxStore, OutboxWorker, Sender
+from common.notifications.watcher import Watcher, WatchStore
 from common.schedule import RegionSchedule
 from common.source import CachedSource, SourceUnavailable
-from common.watch import ScheduleEvent, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +30,25 @@ HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 HISTORY_KEPT = timedelta(days=30)  # sent/dead outbox rows and fanned-out events older than this go
 
 
+class NotifierStore(WatchStore, EventStore, ReminderStore, OutboxStore, Protocol):
+    """Everything the pipeline stores, in one place (the bot's database)."""
+
+    async def prune(self, before: datetime) -> int:
+        """Deletes delivery history older than ``before``; returns how many rows went."""
+        ...
+
+
 class Notifier:
     def __init__(
         self,
         *,
-        db: BotDB,
+        db: NotifierStore,
         source: CachedSource,
         sender: Sender,
         regions: Sequence[str],
         rate_per_second: float,
         watch_interval_seconds: float,
-        now: Callable[[], datetime],
+        now: Now,
         reminder_interval_seconds: float = REMINDER_INTERVAL_SECONDS,
     ) -> None:
         self._db = db

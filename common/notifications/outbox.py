@@ -1,4 +1,4 @@
-"""The sender loop of the persistent outbox (rows in ``common.botdb``), platform-neutral.
+"""The sender loop of the persistent outbox (rows in an :class:`OutboxStore`), platform-neutral.
 
 Each bot supplies a :class:`Sender` that delivers one payload and reports the outcome; this loop decides
 what to send when, within the platform's limits:
@@ -10,6 +10,9 @@ what to send when, within the platform's limits:
   attempt; ``blocked`` (HTTP 403) deactivates the recipient and drops its pending rows; ``failed`` (or an
   exception from the sender) is retried with exponential backoff and dead-lettered after ``max_attempts``.
 
+A payload the platform delivers as several messages (a long text in parts) keeps its progress: the row
+stores how many parts arrived, and a retry, after a failure or a 429, sends only the others.
+
 A row is marked sent only after the sender said so, and every decision is stored in the database, so a new
 worker after a crash carries on where the old one stopped: nothing is lost, and only the rows in flight at
 the moment of the crash may be sent twice.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -27,8 +30,8 @@ from typing import Any, Literal, Protocol
 from aiolimiter import AsyncLimiter
 
 from common.asyncutil import wait_or_stop
-from common.botdb import BotDB, OutboxRow
 from common.clock import Now
+from common.messages import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +41,51 @@ class SendOutcome:
     status: Literal["sent", "retry_after", "blocked", "failed"]
     retry_after: float = 0.0  # seconds, for "retry_after"
     error: str | None = None
+    parts_delivered: int = 0  # parts of the payload this attempt delivered before a "retry_after" or "failed"
 
 
 class Sender(Protocol):
-    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome: ...
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
+        """Delivers the payload, skipping its first ``parts_sent`` parts: earlier attempts delivered them."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The outbox rows and the recipients' reachability."""
+
+    async def due_messages(
+        self, now: datetime, limit: int, exclude_recipients: Collection[str] = ...
+    ) -> Sequence[OutboxRow]:
+        """Pending rows due at ``now``, oldest first, leaving out the given recipients."""
+        ...
+
+    async def mark_sent(self, row_id: int, at: datetime) -> None: ...
+
+    async def mark_retry(
+        self,
+        row_id: int,
+        not_before: datetime,
+        error: str,
+        *,
+        count_attempt: bool = ...,
+        parts_delivered: int = ...,
+    ) -> None:
+        """Sends the row again at ``not_before``, after the ``parts_delivered`` parts added to its progress."""
+        ...
+
+    async def mark_dead(self, row_id: int, error: str) -> None: ...
+
+    async def deactivate(self, recipient_id: str, reason: str) -> None: ...
+
+    async def drop_pending_for(self, recipient_id: str, reason: str) -> int:
+        """Dead-letters every pending row of the recipient; returns how many."""
+        ...
 
 
 class OutboxWorker:
     def __init__(
         self,
-        db: BotDB,
+        store: OutboxStore,
         sender: Sender,
         *,
         rate_per_second: float,
@@ -60,7 +98,7 @@ class OutboxWorker:
     ) -> None:
         if rate_per_second <= 0 or max_attempts < 1 or batch < 1 or concurrency < 1:
             raise ValueError("rate, attempts, batch and concurrency must be positive")
-        self._db = db
+        self._store = store
         self._sender = sender
         # aiolimiter is a leaky bucket, so no timing code of our own. A bucket of one spaced 1/rate apart:
         # AsyncLimiter(rate, 1) would allow a burst of ``rate`` sends at once, and the platform counts those.
@@ -69,7 +107,7 @@ class OutboxWorker:
         self._interval = per_recipient_interval
         self._max_attempts = max_attempts
         self._retry_base = retry_base_seconds
-        self._now = now  # the database's clock: due times and sent stamps
+        self._now = now  # the store's clock: due times and sent stamps
         self._batch = batch
         self._in_flight: set[str] = set()  # recipients with a send under way
         self._last_send: dict[str, float] = {}  # recipient -> loop time its last send began
@@ -101,13 +139,17 @@ class OutboxWorker:
                         return
                 if rows:
                     continue
-                if until_drained and not self._in_flight and not await self._db.due_messages(self._now(), 1):
+                if (
+                    until_drained
+                    and not self._in_flight
+                    and not await self._store.due_messages(self._now(), 1)
+                ):
                     return
                 await self._idle(stop, idle_seconds)
 
     async def _due_rows(self) -> list[OutboxRow]:
         """Due rows of recipients free to receive now: the oldest one per recipient, keeping their order."""
-        rows = await self._db.due_messages(self._now(), self._batch, self._busy_recipients())
+        rows = await self._store.due_messages(self._now(), self._batch, self._busy_recipients())
         first: dict[str, OutboxRow] = {}
         for row in rows:
             first.setdefault(row.recipient_id, row)
@@ -156,10 +198,10 @@ class OutboxWorker:
         try:
             if _expired(row, self._now()):
                 log.info("outbox row %d expired unsent (behind a backlog or a pause)", row.id)
-                await self._db.mark_dead(row.id, "expired before it could be sent")
+                await self._store.mark_dead(row.id, "expired before it could be sent")
                 return
             try:
-                outcome = await self._sender.send(row.recipient_id, row.payload)
+                outcome = await self._sender.send(row.recipient_id, row.payload, parts_sent=row.parts_sent)
             except Exception as exc:
                 log.exception("sender raised for outbox row %d", row.id)
                 outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
@@ -176,24 +218,28 @@ class OutboxWorker:
         error = outcome.error or outcome.status
         match outcome.status:
             case "sent":
-                await self._db.mark_sent(row.id, now)
+                await self._store.mark_sent(row.id, now)
                 self._sent += 1
             case "retry_after":
                 log.warning("rate limited: pausing all sends for %.1f s", outcome.retry_after)
                 resume = asyncio.get_running_loop().time() + outcome.retry_after
                 self._paused_until = max(self._paused_until, resume)
                 later = now + timedelta(seconds=outcome.retry_after)
-                await self._db.mark_retry(row.id, later, error, count_attempt=False)
+                await self._store.mark_retry(
+                    row.id, later, error, count_attempt=False, parts_delivered=outcome.parts_delivered
+                )
             case "blocked":
                 log.info("recipient %s blocked the bot: %s", row.recipient_id, error)
-                await self._db.deactivate(row.recipient_id, error)
-                await self._db.drop_pending_for(row.recipient_id, error)
+                await self._store.deactivate(row.recipient_id, error)
+                await self._store.drop_pending_for(row.recipient_id, error)
             case "failed" if row.attempts + 1 >= self._max_attempts:
                 log.warning("outbox row %d dead after %d attempts: %s", row.id, row.attempts + 1, error)
-                await self._db.mark_dead(row.id, error)
+                await self._store.mark_dead(row.id, error)
             case "failed":
                 backoff = timedelta(seconds=self._retry_base * 2**row.attempts)
-                await self._db.mark_retry(row.id, now + backoff, error)
+                await self._store.mark_retry(
+                    row.id, now + backoff, error, parts_delivered=outcome.parts_delivered
+                )
 
 
 def _expired(row: OutboxRow, now: datetime) -> bool:

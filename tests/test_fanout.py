@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from common.botdb import BotDB, OutboxRow
+from common.botdb import BotDB
+from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
-from common.notify import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
+from common.messages import OutboxRow
+from common.notifications.fanout import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
 from common.reminders import Reminder, Transition, TransitionKind
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import SLOTS_PER_DAY, RegionSchedule, Slot
-from common.watch import EventKind, ScheduleEvent
 
 DAY = date(2026, 1, 20)  # winter: Kyiv is UTC+2
 SPRING = date(2026, 3, 29)  # 03:00 -> 04:00

@@ -1,4 +1,4 @@
-"""Turning schedule events and reminders into outbox rows, one per recipient, platform-neutral.
+"""The fan-out: schedule events and reminders into outbox rows, one per recipient, platform-neutral.
 
 Change notices (:func:`fan_out_events`) are held during a recipient's quiet hours and delivered when they
 end; reminders (:func:`queue_reminders`) that fall inside quiet hours are dropped, since a reminder is
@@ -7,22 +7,65 @@ worthless later. Quiet hours are read on the Kyiv wall clock; a span may cross m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from common.botdb import BotDB, OutboxItem, Recipient
+from common.changes import ScheduleEvent, StoredEvent
 from common.clock import KYIV, as_utc
+from common.messages import OutboxItem
 from common.reminders import Reminder, TransitionKind, plan_reminders
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import RegionSchedule
-from common.watch import ScheduleEvent
 
 _HOUR = timedelta(hours=1)
 
 
+class Subscriber(Protocol):
+    """What the fan-out reads of a recipient: its language and notification settings."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def lead_off_minutes(self) -> int | None: ...
+    @property
+    def lead_on_minutes(self) -> int | None: ...
+    @property
+    def quiet_hours(self) -> tuple[time, time] | None: ...
+
+
+class EventStore(Protocol):
+    """The event log and the subscriptions, for fanning events out."""
+
+    async def pending_events(self) -> Sequence[StoredEvent]:
+        """Events not fanned out yet, oldest first (a batch; asked again until empty)."""
+        ...
+
+    async def subscribers(self, region: str, group: str) -> Sequence[Subscriber]:
+        """Active recipients subscribed to the group."""
+        ...
+
+    async def fan_out(self, event_id: int, items: Sequence[OutboxItem]) -> int:
+        """Queues the event's rows and marks it fanned out in one transaction; returns rows added."""
+        ...
+
+
+class ReminderStore(Protocol):
+    """The subscriptions and the outbox, for queuing reminders."""
+
+    async def all_subscriptions(self) -> Sequence[tuple[Subscriber, str, str]]:
+        """Every subscription of an active recipient, as (recipient, region, group)."""
+        ...
+
+    async def enqueue(self, items: Sequence[OutboxItem]) -> int:
+        """Queues the items whose dedupe key is new; returns how many were added."""
+        ...
+
+
 async def fan_out_events(
-    db: BotDB, *, group_name: Callable[[str, str], str], today: date, now: datetime
+    store: EventStore, *, group_name: Callable[[str, str], str], today: date, now: datetime
 ) -> int:
     """Queues every pending schedule event for the active subscribers of its group; returns rows queued.
 
@@ -31,10 +74,10 @@ async def fan_out_events(
     ``event:{event id}:{recipient}`` keeps a repeated call from queuing anything twice.
     """
     queued = 0
-    while pending := await db.pending_events():
+    while pending := await store.pending_events():
         for stored in pending:
             event = stored.event
-            recipients = await db.subscribers(event.region, event.group)
+            recipients = await store.subscribers(event.region, event.group)
             name = group_name(event.region, event.group)
             items = []
             payloads: dict[tuple[str, date], Mapping[str, Any]] = {}
@@ -46,12 +89,12 @@ async def fan_out_events(
                 if (r.lang, day) not in payloads:
                     payloads[r.lang, day] = _event_payload(event, name, day, r.lang)
                 items.append(OutboxItem(r.id, f"event:{stored.id}:{r.id}", payloads[r.lang, day], send_at))
-            queued += await db.fan_out(stored.id, items)
+            queued += await store.fan_out(stored.id, items)
     return queued
 
 
 async def queue_reminders(
-    db: BotDB,
+    store: ReminderStore,
     schedules: Mapping[str, RegionSchedule],
     *,
     window_start: datetime,
@@ -67,7 +110,7 @@ async def queue_reminders(
     """
     start, end = window_start.astimezone(UTC), window_end.astimezone(UTC)
     items: list[OutboxItem] = []
-    for recipient, region, group in await db.all_subscriptions():
+    for recipient, region, group in await store.all_subscriptions():
         leads = reminder_leads(recipient)
         schedule = schedules.get(region)
         if not leads or schedule is None:
@@ -77,10 +120,10 @@ async def queue_reminders(
                 break  # planned in due order
             if not _is_quiet(recipient, reminder.due):
                 items.append(_reminder_item(recipient, region, group, schedule.group_name(group), reminder))
-    return await db.enqueue(items)
+    return await store.enqueue(items)
 
 
-def reminder_leads(recipient: Recipient) -> dict[TransitionKind, timedelta]:
+def reminder_leads(recipient: Subscriber) -> dict[TransitionKind, timedelta]:
     """The recipient's lead per transition kind: a possible outage is warned like an outage."""
     leads: dict[TransitionKind, timedelta] = {}
     if recipient.lead_off_minutes is not None:
@@ -126,7 +169,7 @@ def _event_payload(event: ScheduleEvent, group_name: str, today: date, lang: str
 
 
 def _reminder_item(
-    recipient: Recipient, region: str, group: str, group_name: str, reminder: Reminder
+    recipient: Subscriber, region: str, group: str, group_name: str, reminder: Reminder
 ) -> OutboxItem:
     change = reminder.transition
     lead_minutes = reminder.lead // timedelta(minutes=1)
@@ -140,12 +183,12 @@ def _reminder_item(
     return OutboxItem(recipient.id, key, payload, reminder.due)
 
 
-def _is_quiet(recipient: Recipient, moment: datetime) -> bool:
+def _is_quiet(recipient: Subscriber, moment: datetime) -> bool:
     quiet = recipient.quiet_hours
     return quiet is not None and in_quiet_hours(moment, *quiet)
 
 
-def _hold_until(recipient: Recipient, now: datetime) -> datetime:
+def _hold_until(recipient: Subscriber, now: datetime) -> datetime:
     """When a change notice may go: now, or when the recipient's quiet hours end."""
     quiet = recipient.quiet_hours
     return quiet_hours_end(now, *quiet) if quiet is not None and in_quiet_hours(now, *quiet) else now
