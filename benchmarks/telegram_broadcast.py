@@ -68,7 +68,7 @@ async def broadcast(base_url: str, token: str, chats: int, rate: float) -> None:
             [OutboxItem(str(chat), f"bench:{chat}", {"text": TEXT}, now) for chat in range(1, chats + 1)]
         )
         bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
-        sender = CountingSender(TelegramSender(bot))
+        sender = CountingSender(TelegramSender(bot, move_recipient=db.move_recipient))
         worker = OutboxWorker(db, sender, rate_per_second=rate, concurrency=max(50, int(rate)), now=kyiv_now)
         wall, cpu = time.perf_counter(), time.process_time()
         sent = await worker.drain()

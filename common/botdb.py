@@ -279,6 +279,36 @@ class BotDB(Database):
         """Stops messages to the recipient (it blocked the bot, left, was deleted); its data stays."""
         await self._update_recipient(recipient_id, "active = 0, deactivated_reason = ?", (reason,))
 
+    async def move_recipient(self, old_id: str, new_id: str) -> bool:
+        """Moves a recipient to a new id (a Telegram group upgraded to a supergroup) in one transaction: its
+        settings, subscriptions and outbox rows, pending ones included; the old id is gone afterwards and the
+        recipient is active, since its new chat just showed up. A recipient already under the new id can
+        only be the new chat's first contact, moments old: it takes the old settings and keeps its own
+        subscriptions besides the old ones. False if there was no recipient under ``old_id`` (Telegram
+        announces the move in both chats, and the second announcement finds it done)."""
+        if old_id == new_id:
+            raise ValueError(f"recipient {old_id!r} cannot move to its own id")
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            moved = await self._db.execute(
+                f"INSERT INTO recipients (id, active, deactivated_reason, {_SETTINGS_COLUMNS})"
+                f" SELECT ?, 1, NULL, {_SETTINGS_COLUMNS} FROM recipients WHERE id = ?"
+                f" ON CONFLICT (id) DO UPDATE SET active = 1, deactivated_reason = NULL, {_TAKE_SETTINGS}",
+                (new_id, old_id),
+            )
+            if not moved.rowcount:
+                return False
+            await self._db.execute(
+                "INSERT INTO subscriptions (recipient_id, region, grp)"
+                " SELECT ?, region, grp FROM subscriptions WHERE recipient_id = ? ON CONFLICT DO NOTHING",
+                (new_id, old_id),
+            )
+            await self._db.execute("DELETE FROM subscriptions WHERE recipient_id = ?", (old_id,))
+            await self._db.execute(
+                "UPDATE outbox SET recipient_id = ? WHERE recipient_id = ?", (new_id, old_id)
+            )
+            await self._db.execute("DELETE FROM recipients WHERE id = ?", (old_id,))
+        return True
+
     # --- subscriptions -----------------------------------------------------------------------------
 
     async def subscribe(self, recipient_id: str, region: str, group: str) -> bool:
@@ -515,6 +545,18 @@ _RECIPIENT_COLUMNS = (
     " r.quiet_start, r.quiet_end, r.pictures, r.created_at"
 )
 _SELECT_RECIPIENTS = f"SELECT {_RECIPIENT_COLUMNS} FROM recipients r"
+# What a recipient chose, and since when it exists: what moves with it to a new id.
+_SETTINGS = (
+    "lang",
+    "lead_off_minutes",
+    "lead_on_minutes",
+    "quiet_start",
+    "quiet_end",
+    "pictures",
+    "created_at",
+)
+_SETTINGS_COLUMNS = ", ".join(_SETTINGS)
+_TAKE_SETTINGS = ", ".join(f"{column} = excluded.{column}" for column in _SETTINGS)
 
 
 def _recipient(row: Sequence[Any]) -> Recipient:

@@ -14,7 +14,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.types import BotCommand, ErrorEvent
+from aiogram.types import BotCommand, ErrorEvent, User
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from pydantic import ValidationError
@@ -23,14 +23,14 @@ from common.botdb import BotDB
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
-from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, supported_language
+from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from common.notifications import Notifier
 from common.settings import describe_settings_error
 from common.source import create_source
 from common.store import database_path
 from telegram_bot.context import BotContext
 from telegram_bot.delivery import TelegramSender
-from telegram_bot.middlewares import RecipientMiddleware
+from telegram_bot.middlewares import ChatManagersMiddleware, RecipientMiddleware, first_language
 from telegram_bot.routers import create_routers
 from telegram_bot.settings import TelegramSettings
 
@@ -65,30 +65,41 @@ def create_bot(settings: TelegramSettings) -> Bot:
 
 def create_dispatcher(ctx: BotContext) -> Dispatcher:
     dispatcher = Dispatcher(storage=MemoryStorage(), ctx=ctx)
-    recipients = RecipientMiddleware(ctx)
-    dispatcher.message.middleware(recipients)
-    dispatcher.callback_query.middleware(recipients)
+    # In this order: the admins-only check answers in the catalog the recipient middleware adds.
+    for middleware in (RecipientMiddleware(ctx), ChatManagersMiddleware()):
+        dispatcher.message.middleware(middleware)
+        dispatcher.callback_query.middleware(middleware)
     dispatcher.include_routers(*create_routers())
     dispatcher.errors.register(on_error)
     return dispatcher
 
 
-async def on_error(event: ErrorEvent) -> bool:
-    """A handler failed: log it, apologise to the user, keep running."""
+async def on_error(event: ErrorEvent, bot: Bot, ctx: BotContext) -> bool:
+    """A handler failed: log it, apologise to the user in the chat's language, keep running."""
     log.exception("handler failed on update %s", event.update.update_id, exc_info=event.exception)
     update = event.update
     query = update.callback_query
     message = update.message or (query.message if query else None)
     user = update.message.from_user if update.message else (query.from_user if query else None)
-    t = catalog(supported_language(user.language_code if user else None) or DEFAULT_LANGUAGE)
+    t = catalog(await apology_language(ctx, message.chat.id if message else None, user))
     try:
         if query is not None:
             await query.answer()  # stop the button's spinner
         if message is not None:
-            await update.bot.send_message(message.chat.id, t("bot.error"))
+            await bot.send_message(message.chat.id, t("bot.error"))
     except Exception:
         log.warning("could not apologise for update %s", update.update_id)
     return True
+
+
+async def apology_language(ctx: BotContext, chat_id: int | None, user: User | None) -> str:
+    """The chat's chosen language, else its user's Telegram language, else the bot's default."""
+    try:
+        recipient = await ctx.db.get_recipient(str(chat_id)) if chat_id is not None else None
+    except Exception:  # the database may be what failed: the apology still goes out
+        log.warning("could not look up the language of chat %s", chat_id, exc_info=True)
+        recipient = None
+    return recipient.lang if recipient else first_language(user, ctx.settings.default_language)
 
 
 async def set_commands(bot: Bot) -> None:
@@ -110,7 +121,7 @@ class TelegramApp:
         self.notifier = Notifier(
             db=ctx.db,
             source=ctx.source,
-            sender=TelegramSender(bot),
+            sender=TelegramSender(bot, move_recipient=ctx.db.move_recipient),
             regions=settings.dtek_regions,
             rate_per_second=settings.telegram_rate_limit,
             watch_interval_seconds=settings.watch_interval_seconds,

@@ -7,7 +7,8 @@ so that a retry, which the worker makes with the row's count, sends only the res
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from aiogram import Bot
@@ -36,9 +37,16 @@ def payload_text(payload: Mapping[str, Any]) -> str:
     return HTML.escape(str(payload["text"]))
 
 
+# Moves a recipient from its old id to its new one (BotDB.move_recipient).
+MoveRecipient = Callable[[str, str], Awaitable[object]]
+
+
 class TelegramSender:
-    def __init__(self, bot: Bot) -> None:
+    """``move_recipient`` is called when a send learns that a group became a supergroup under a new id."""
+
+    def __init__(self, bot: Bot, *, move_recipient: MoveRecipient) -> None:
         self._bot = bot
+        self._move_recipient = move_recipient
 
     async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
         delivered = 0
@@ -56,8 +64,13 @@ class TelegramSender:
         except TelegramForbiddenError as exc:
             return SendOutcome("blocked", error=exc.message)
         except TelegramMigrateToChat as exc:
-            # The group became a supergroup with a new id: this chat id is gone; its admins subscribe anew.
-            return SendOutcome("blocked", error=f"migrated to chat {exc.migrate_to_chat_id}")
+            # The group became a supergroup with a new id: its settings follow it, and so does this message
+            # (a supergroup never migrates again).
+            new_id = str(exc.migrate_to_chat_id)
+            log.info("chat %s migrated to %s", recipient_id, new_id)
+            await self._move_recipient(recipient_id, new_id)
+            resent = await self.send(new_id, payload, parts_sent=parts_sent + delivered)
+            return replace(resent, parts_delivered=delivered + resent.parts_delivered)
         except (TelegramBadRequest, TelegramNotFound) as exc:
             gone = any(reason in exc.message.lower() for reason in _GONE)
             return SendOutcome("blocked" if gone else "failed", error=exc.message, parts_delivered=delivered)

@@ -55,6 +55,7 @@ class LangCb(CallbackData, prefix="lg"):
 class AddressCb(CallbackData, prefix="ad"):
     step: str  # "start", "city", "street", "sub"
     index: int = 0
+    generation: int = 0  # which suggestion list the index refers to
 
 
 def region_picker(regions: Iterable[str], purpose: str, lang: str) -> InlineKeyboardMarkup:
@@ -134,11 +135,12 @@ def language_picker() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def choice_list(step: str, labels: Iterable[str]) -> InlineKeyboardMarkup:
-    """Suggestions of the address conversation; the index refers to the list kept in the FSM state."""
+def choice_list(step: str, labels: Iterable[str], generation: int) -> InlineKeyboardMarkup:
+    """Suggestions of the address conversation; the index refers to the list of this generation kept in
+    the FSM state."""
     builder = InlineKeyboardBuilder()
     for index, label in enumerate(labels):
-        builder.button(text=label, callback_data=AddressCb(step=step, index=index))
+        builder.button(text=label, callback_data=AddressCb(step=step, index=index, generation=generation))
     builder.adjust(1)
     return builder.as_markup()
 

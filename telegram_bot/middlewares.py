@@ -1,15 +1,28 @@
-"""Per-update context: the chat's recipient record and its message catalog, injected into handlers."""
+"""Per-update context and checks: the chat's recipient record and its message catalog, injected into
+handlers, and the admins-only rule for handlers that change a group chat's settings.
+
+Both are inner middlewares, so they see the handler chosen by the filters and act on its flags
+(``flags={MANAGES_CHAT: True}`` on registration, read with aiogram's ``get_flag``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
-from common.i18n import catalog, supported_language
+from common.i18n import Catalog, catalog, supported_language
 from telegram_bot.context import BotContext
+from telegram_bot.permissions import may_manage
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+# Handler flags.
+MANAGES_CHAT = "manages_chat"  # changes the chat's subscriptions or settings: in a group, admins only
+NO_RECIPIENT = "no_recipient"  # a service message about the chat itself: no recipient record is created
 
 
 class RecipientMiddleware(BaseMiddleware):
@@ -18,25 +31,46 @@ class RecipientMiddleware(BaseMiddleware):
     def __init__(self, ctx: BotContext) -> None:
         self._ctx = ctx
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat, user = _chat_and_user(event)
-        if chat is None:
+        if chat is None or get_flag(data, NO_RECIPIENT):
             return await handler(event, data)
         existing = await self._ctx.db.get_recipient(str(chat.id))
-        lang = existing.lang if existing else self._first_language(user)
+        lang = existing.lang if existing else first_language(user, self._ctx.settings.default_language)
         recipient = await self._ctx.db.ensure_recipient(str(chat.id), lang)
         data["recipient"] = recipient
         data["t"] = catalog(recipient.lang)
         return await handler(event, data)
 
-    def _first_language(self, user: User | None) -> str:
-        # A new chat speaks its user's Telegram language when we have it, else the bot's default.
-        return supported_language(user.language_code if user else None) or self._ctx.settings.default_language
+
+class ChatManagersMiddleware(BaseMiddleware):
+    """Runs handlers flagged ``MANAGES_CHAT`` only for those who may change the chat's settings; anyone
+    else gets the "only admins" answer (an alert for a button). Registered after RecipientMiddleware,
+    whose catalog it answers in."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not get_flag(data, MANAGES_CHAT) or await _may_manage(data["bot"], event):
+            return await handler(event, data)
+        t: Catalog = data["t"]
+        if isinstance(event, CallbackQuery):
+            await event.answer(t("bot.only_admins"), show_alert=True)
+        elif isinstance(event, Message):
+            await event.answer(t("bot.only_admins"))
+        return None
+
+
+def first_language(user: User | None, default: str) -> str:
+    """A new chat speaks its user's Telegram language when we have it, else the bot's default."""
+    return supported_language(user.language_code if user else None) or default
+
+
+async def _may_manage(bot: Bot, event: TelegramObject) -> bool:
+    chat, user = _chat_and_user(event)
+    if chat is None:
+        return False
+    # A button press always carries the real user; a message may be sent on behalf of a chat.
+    sender_chat = event.sender_chat if isinstance(event, Message) else None
+    return await may_manage(bot, chat, user, sender_chat)
 
 
 def _chat_and_user(event: TelegramObject) -> tuple[Chat | None, User | None]:

@@ -9,8 +9,12 @@ from aiogram.types import Chat, User
 MANAGERS = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR}
 
 
-async def may_manage(bot: Bot, chat: Chat, user: User | None) -> bool:
+async def may_manage(bot: Bot, chat: Chat, user: User | None, sender_chat: Chat | None = None) -> bool:
+    """``sender_chat`` is the chat a message was sent on behalf of, if any."""
     if chat.type == ChatType.PRIVATE:
+        return True
+    if sender_chat is not None and sender_chat.id == chat.id:
+        # Only an anonymous admin can write as the group itself (``user`` is then GroupAnonymousBot).
         return True
     if user is None:
         return False

@@ -7,6 +7,7 @@ from telegram_bot.routers import (
     admin,
     fallback,
     language,
+    migration,
     pictures,
     quiet,
     remind,
@@ -18,8 +19,10 @@ from telegram_bot.routers import (
 
 
 def create_routers() -> list[Router]:
-    """Fresh routers in the order the dispatcher tries them; the fallback (stale menus, free text) last."""
+    """Fresh routers in the order the dispatcher tries them: chat migrations first, the fallback (stale menus,
+    free text) last."""
     modules = (
+        migration,
         start,
         schedule,
         subscriptions,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ForceReply, Message, User
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.clock import KYIV
@@ -36,21 +38,21 @@ async def cancel(message: Message, state: FSMContext, t: Catalog) -> None:
 
 
 async def address_command(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
-    await begin(message, state, ctx, t)
+    await begin(message, message.from_user, state, ctx, t)
 
 
 async def address_button(query: CallbackQuery, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await begin(query.message, state, ctx, t)
+        await begin(query.message, query.from_user, state, ctx, t)
 
 
-async def begin(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
+async def begin(message: Message, user: User | None, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
     await state.clear()
     if len(ctx.regions) > 1:
         await message.answer(t("bot.pick_region"), reply_markup=region_picker(ctx.regions, "addr", t.lang))
         return
-    await ask_settlement(message, state, ctx.regions[0], t)
+    await ask_settlement(message, user, state, ctx.regions[0], t)
 
 
 async def region_picked(
@@ -60,13 +62,26 @@ async def region_picked(
         await menu_outdated(query, ctx, t)
         return
     await query.answer()
-    await ask_settlement(query.message, state, callback_data.region, t)
+    await ask_settlement(query.message, query.from_user, state, callback_data.region, t)
 
 
-async def ask_settlement(message: Message, state: FSMContext, region: str, t: Catalog) -> None:
+async def ask_settlement(
+    message: Message, user: User | None, state: FSMContext, region: str, t: Catalog
+) -> None:
     await state.set_state(AddressForm.settlement)
     await state.set_data({"region": region})
-    await message.answer(t("bot.address_settlement"))
+    await ask(message, user, t("bot.address_settlement"))
+
+
+async def ask(message: Message, user: User | None, question: str) -> None:
+    """Asks ``user`` to type the next part of the address. In a group a bot in privacy mode receives only
+    commands and replies to its own messages, so there the question makes the user's app reply to it."""
+    if message.chat.type == ChatType.PRIVATE or user is None:
+        await message.answer(question)
+        return
+    # Selective: the reply field opens for the mentioned user alone, not for the whole group.
+    mention = f'<a href="tg://user?id={user.id}">{HTML.escape(user.full_name)}</a>'
+    await message.answer(f"{mention}\n{question}", reply_markup=ForceReply(selective=True))
 
 
 async def settlement_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
@@ -83,7 +98,7 @@ async def settlement_picked(
     query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
 ) -> None:
     data = await state.get_data()
-    settlement = _choice(data, callback_data.index)
+    settlement = _choice(data, callback_data)
     if settlement is None or not isinstance(query.message, Message):
         await menu_outdated(query, ctx, t)
         return
@@ -93,10 +108,10 @@ async def settlement_picked(
     if not [s for s in streets if s]:  # a settlement without a street list: straight to the house
         await state.update_data(street="")
         await state.set_state(AddressForm.house)
-        await query.message.answer(t("bot.address_house"))
+        await ask(query.message, query.from_user, t("bot.address_house"))
         return
     await state.set_state(AddressForm.street)
-    await query.message.answer(t("bot.address_street"))
+    await ask(query.message, query.from_user, t("bot.address_street"))
 
 
 async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
@@ -108,14 +123,14 @@ async def street_typed(message: Message, state: FSMContext, ctx: BotContext, t: 
 async def street_picked(
     query: CallbackQuery, callback_data: AddressCb, state: FSMContext, ctx: BotContext, t: Catalog
 ) -> None:
-    street = _choice(await state.get_data(), callback_data.index)
+    street = _choice(await state.get_data(), callback_data)
     if street is None or not isinstance(query.message, Message):
         await menu_outdated(query, ctx, t)
         return
     await query.answer()
     await state.update_data(street=street)
     await state.set_state(AddressForm.house)
-    await query.message.answer(t("bot.address_house"))
+    await ask(query.message, query.from_user, t("bot.address_house"))
 
 
 async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: Catalog) -> None:
@@ -157,22 +172,26 @@ async def offer(
     message: Message, state: FSMContext, t: Catalog, step: str, candidates: Iterable[str], title: str
 ) -> None:
     """Suggestions for the typed text as buttons; their texts stay in the FSM state, the buttons carry
-    only an index (callback data is limited to 64 bytes)."""
+    only an index (callback data is limited to 64 bytes) and the list's generation: the id of the message
+    it answers, unique in the chat, so a button of an older list never picks from this one."""
     choices = search(candidates, (message.text or "")[:MAX_INPUT])
     if not choices:
         await message.answer(HTML.escape(t("bot.address_nothing", text=(message.text or "")[:MAX_INPUT])))
         return
-    await state.update_data(choices=choices)
-    await message.answer(title, reply_markup=choice_list(step, choices))
+    await state.update_data(choices=choices, generation=message.message_id)
+    await message.answer(title, reply_markup=choice_list(step, choices, message.message_id))
 
 
 def _when(moment: datetime | None) -> str:
     return f"{moment.astimezone(KYIV):%H:%M %d.%m}" if moment else "—"
 
 
-def _choice(data: dict, index: int) -> str | None:
-    choices = data.get("choices") or []
-    return choices[index] if 0 <= index < len(choices) else None
+def _choice(data: dict[str, Any], button: AddressCb) -> str | None:
+    """The suggestion the button stands for; None for a button of another list than the latest."""
+    choices: list[str] = data.get("choices") or []
+    if button.generation != data.get("generation") or not 0 <= button.index < len(choices):
+        return None
+    return choices[button.index]
 
 
 def create_router() -> Router:

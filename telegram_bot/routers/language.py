@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -10,7 +10,7 @@ from common.botdb import Recipient
 from common.i18n import LANGUAGES, Catalog, catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import LangCb, language_picker
-from telegram_bot.permissions import may_manage
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.views import menu_outdated
 
 
@@ -19,13 +19,10 @@ async def lang(message: Message, t: Catalog) -> None:
 
 
 async def lang_picked(
-    query: CallbackQuery, callback_data: LangCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+    query: CallbackQuery, callback_data: LangCb, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     if callback_data.code not in LANGUAGES or not isinstance(query.message, Message):
         await menu_outdated(query, ctx, t)
-        return
-    if not await may_manage(bot, query.message.chat, query.from_user):
-        await query.answer(t("bot.only_admins"), show_alert=True)
         return
     await ctx.db.set_language(recipient.id, callback_data.code)
     await query.answer()
@@ -35,5 +32,5 @@ async def lang_picked(
 def create_router() -> Router:
     router = Router(name="language")
     router.message.register(lang, Command("lang"))
-    router.callback_query.register(lang_picked, LangCb.filter())
+    router.callback_query.register(lang_picked, LangCb.filter(), flags={MANAGES_CHAT: True})
     return router

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from aiogram import Bot, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
@@ -14,7 +14,7 @@ from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import QuietCb, quiet_picker
 from telegram_bot.markup import HTML
-from telegram_bot.permissions import may_manage
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.routers.subscriptions import quiet_text
 from telegram_bot.views import menu_outdated
 
@@ -33,18 +33,14 @@ def parse_span(text: str) -> tuple[time, time] | None:
     return time(h1, m1), time(h2, m2)
 
 
-async def quiet(
-    message: Message, command: CommandObject, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+async def quiet(message: Message, recipient: Recipient, t: Catalog) -> None:
+    await message.answer(t("bot.quiet_title", quiet=quiet_text(recipient, t)), reply_markup=quiet_picker(t))
+
+
+async def quiet_typed(
+    message: Message, command: CommandObject, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
-    if not command.args:
-        await message.answer(
-            t("bot.quiet_title", quiet=quiet_text(recipient, t)), reply_markup=quiet_picker(t)
-        )
-        return
-    if not await may_manage(bot, message.chat, message.from_user):
-        await message.answer(t("bot.only_admins"))
-        return
-    text = command.args.strip()
+    text = (command.args or "").strip()
     span = None if text.lower() in OFF_WORDS else parse_span(text)
     if span is None and text.lower() not in OFF_WORDS:
         await message.answer(HTML.escape(t("bot.quiet_bad", text=text[:40])))
@@ -53,7 +49,7 @@ async def quiet(
 
 
 async def quiet_picked(
-    query: CallbackQuery, callback_data: QuietCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+    query: CallbackQuery, callback_data: QuietCb, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     span = None
     if callback_data.start != "off":
@@ -65,9 +61,6 @@ async def quiet_picked(
             return
     if not isinstance(query.message, Message):
         await query.answer()
-        return
-    if not await may_manage(bot, query.message.chat, query.from_user):
-        await query.answer(t("bot.only_admins"), show_alert=True)
         return
     await query.answer()
     await _save(ctx, recipient, span, query.message, t)
@@ -84,6 +77,8 @@ async def _save(
 
 def create_router() -> Router:
     router = Router(name="quiet")
+    # Anyone may look at the quiet hours; setting them (`/quiet 23:00-07:00`) is for admins.
+    router.message.register(quiet_typed, Command("quiet", magic=F.args), flags={MANAGES_CHAT: True})
     router.message.register(quiet, Command("quiet"))
-    router.callback_query.register(quiet_picked, QuietCb.filter())
+    router.callback_query.register(quiet_picked, QuietCb.filter(), flags={MANAGES_CHAT: True})
     return router

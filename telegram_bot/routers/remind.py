@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -10,7 +10,7 @@ from common.botdb import Recipient
 from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import LEAD_CHOICES, LeadCb, lead_picker
-from telegram_bot.permissions import may_manage
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.routers.subscriptions import lead_text
 from telegram_bot.views import menu_outdated
 
@@ -23,7 +23,7 @@ async def remind(message: Message, recipient: Recipient, t: Catalog) -> None:
 
 
 async def lead_picked(
-    query: CallbackQuery, callback_data: LeadCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+    query: CallbackQuery, callback_data: LeadCb, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     if (
         not isinstance(query.message, Message)
@@ -31,9 +31,6 @@ async def lead_picked(
         or callback_data.which not in ("off", "on")
     ):
         await menu_outdated(query, ctx, t)
-        return
-    if not await may_manage(bot, query.message.chat, query.from_user):
-        await query.answer(t("bot.only_admins"), show_alert=True)
         return
     minutes = callback_data.minutes or None
     current = await ctx.db.get_recipient(recipient.id) or recipient  # another press may have just saved
@@ -55,5 +52,5 @@ def _title(off: int | None, on: int | None, t: Catalog) -> str:
 def create_router() -> Router:
     router = Router(name="remind")
     router.message.register(remind, Command("remind"))
-    router.callback_query.register(lead_picked, LeadCb.filter())
+    router.callback_query.register(lead_picked, LeadCb.filter(), flags={MANAGES_CHAT: True})
     return router

@@ -12,7 +12,7 @@ from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import GroupCb, RegionCb
 from telegram_bot.markup import HTML
-from telegram_bot.permissions import may_manage
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.views import ask_group, ask_region_or_group, menu_outdated, send_schedule
 
 
@@ -34,9 +34,6 @@ async def group_picked_to_subscribe(
     message = query.message
     if not isinstance(message, Message) or not await _valid_group(ctx, callback_data):
         await menu_outdated(query, ctx, t)
-        return
-    if not await may_manage(bot, message.chat, query.from_user):
-        await query.answer(t("bot.only_admins"), show_alert=True)
         return
     await query.answer()
     region, group = callback_data.region, callback_data.group
@@ -79,6 +76,8 @@ def create_router() -> Router:
     router.callback_query.register(
         region_picked, RegionCb.filter(F.region.in_(set(REGIONS)) & F.purpose.in_({"sub", "show"}))
     )
-    router.callback_query.register(group_picked_to_subscribe, GroupCb.filter(F.purpose == "sub"))
+    router.callback_query.register(
+        group_picked_to_subscribe, GroupCb.filter(F.purpose == "sub"), flags={MANAGES_CHAT: True}
+    )
     router.callback_query.register(group_picked_to_show, GroupCb.filter(F.purpose == "show"))
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -12,21 +12,15 @@ from common.i18n import Catalog
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import UnsubCb, unsubscribe_picker
 from telegram_bot.markup import HTML
-from telegram_bot.permissions import may_manage
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.views import ask_region_or_group, menu_outdated
 
 
-async def subscribe(message: Message, bot: Bot, ctx: BotContext, t: Catalog) -> None:
-    if not await may_manage(bot, message.chat, message.from_user):
-        await message.answer(t("bot.only_admins"))
-        return
+async def subscribe(message: Message, ctx: BotContext, t: Catalog) -> None:
     await ask_region_or_group(ctx, message, t, purpose="sub")
 
 
-async def unsubscribe(message: Message, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
-    if not await may_manage(bot, message.chat, message.from_user):
-        await message.answer(t("bot.only_admins"))
-        return
+async def unsubscribe(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     labels = await subscription_labels(ctx, recipient, t)
     if not labels:
         await message.answer(t("bot.no_subscriptions"))
@@ -35,13 +29,10 @@ async def unsubscribe(message: Message, bot: Bot, ctx: BotContext, recipient: Re
 
 
 async def unsubscribe_picked(
-    query: CallbackQuery, callback_data: UnsubCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
+    query: CallbackQuery, callback_data: UnsubCb, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     if not isinstance(query.message, Message):
         await menu_outdated(query, ctx, t)
-        return
-    if not await may_manage(bot, query.message.chat, query.from_user):
-        await query.answer(t("bot.only_admins"), show_alert=True)
         return
     removed = await ctx.db.unsubscribe(recipient.id, callback_data.region, callback_data.group)
     if not removed:
@@ -102,8 +93,8 @@ def settings_line(recipient: Recipient, t: Catalog) -> str:
 
 def create_router() -> Router:
     router = Router(name="subscriptions")
-    router.message.register(subscribe, Command("subscribe"))
-    router.message.register(unsubscribe, Command("unsubscribe"))
-    router.callback_query.register(unsubscribe_picked, UnsubCb.filter())
+    router.message.register(subscribe, Command("subscribe"), flags={MANAGES_CHAT: True})
+    router.message.register(unsubscribe, Command("unsubscribe"), flags={MANAGES_CHAT: True})
+    router.callback_query.register(unsubscribe_picked, UnsubCb.filter(), flags={MANAGES_CHAT: True})
     router.message.register(my_subscriptions, Command("my"))
     return router
