@@ -451,3 +451,61 @@ async def test_prune_keeps_pending_recent_and_the_newest_event(db_path: Path) ->
             (unsent_event,),
             (old_events[1],),
         ]
+
+
+# --- a recipient moving to a new id (a group upgraded to a supergroup) -------------------------------
+
+
+async def test_move_recipient_takes_settings_subscriptions_and_outbox(db: BotDB, db_path: Path) -> None:
+    await db.ensure_recipient("-500", "en")
+    await db.set_leads("-500", 15, None)
+    await db.set_quiet("-500", time(23), time(7))
+    await db.set_pictures("-500", False)
+    await db.subscribe("-500", "kem", "GPV3.2")
+    await db.enqueue([item("-500", "sent"), item("-500", "pending")])
+    await db.mark_sent((await db.due_messages(T0, 1))[0].id, T0)
+    await db.deactivate("-500", "migrated to chat -100500")  # as the first release left such chats
+
+    assert await db.move_recipient("-500", "-100500")
+
+    moved = await stored(db, "-100500")
+    assert (moved.lang, moved.lead_off_minutes, moved.lead_on_minutes) == ("en", 15, None)
+    assert (moved.quiet_hours, moved.pictures) == ((time(23), time(7)), False)
+    assert (moved.active, moved.deactivated_reason) == (True, None)
+    assert await db.get_recipient("-500") is None
+    assert await db.subscriptions("-500") == []
+    assert await db.subscriptions("-100500") == [("kem", "GPV3.2")]
+    assert [(row.recipient_id, row.dedupe_key) for row in await db.due_messages(T0, 10)] == [
+        ("-100500", "pending")
+    ]
+    assert raw_query(db_path, "SELECT DISTINCT recipient_id FROM outbox") == [("-100500",)]
+
+
+async def test_move_recipient_onto_an_existing_id_merges(db: BotDB) -> None:
+    await db.ensure_recipient("-500", "en")
+    await db.set_leads("-500", 30, 5)
+    await db.subscribe("-500", "kem", "GPV3.2")
+    await db.subscribe("-500", "kem", "GPV1.1")
+    # The supergroup's first update created its recipient, with defaults, before the move.
+    await db.ensure_recipient("-100500", "uk")
+    await db.subscribe("-100500", "kem", "GPV1.1")
+    await db.subscribe("-100500", "oem", "GPV2.2")
+
+    assert await db.move_recipient("-500", "-100500")
+
+    merged = await stored(db, "-100500")
+    assert (merged.lang, merged.lead_off_minutes, merged.lead_on_minutes) == ("en", 30, 5)
+    assert await db.subscriptions("-100500") == [("kem", "GPV1.1"), ("kem", "GPV3.2"), ("oem", "GPV2.2")]
+    assert await db.get_recipient("-500") is None
+
+
+async def test_move_recipient_twice_or_from_nowhere_changes_nothing(db: BotDB) -> None:
+    await db.ensure_recipient("-500", "en")
+    assert await db.move_recipient("-500", "-100500")
+    await db.set_language("-100500", "uk")  # changed in the supergroup since
+
+    assert not await db.move_recipient("-500", "-100500")  # the other chat's announcement of the same move
+    assert not await db.move_recipient("-42", "-100500")
+    assert (await stored(db, "-100500")).lang == "uk"
+    with pytest.raises(ValueError, match="its own id"):
+        await db.move_recipient("-100500", "-100500")

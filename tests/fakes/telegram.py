@@ -23,7 +23,12 @@ Answers are shaped like Telegram's: ``{"ok": true, "result": ...}``, or ``{"ok":
 a file that is not an image.
 
 Limits: one bot per server; setWebhook only stores the URL; MarkdownV2 is kept as sent, not parsed; a photo
-comes back in one size (Telegram also adds thumbnails); no privacy mode (groups deliver every message).
+comes back in one size (Telegram also adds thumbnails).
+
+Group chats: ``FakeChat.privacy_mode`` (off by default) delivers to a bot that is not the group's admin only
+commands (``/cmd`` or ``/cmd@thisbot``), replies to the bot's messages and service messages, as Telegram's
+privacy mode does; ``FakeUser.reply()`` answers a bot message, ``FakeUser.send_as_group()`` writes as an
+anonymous admin, and ``FakeTelegram.migrate_to_supergroup()`` upgrades a group to a supergroup under a new id.
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ _CHAT_ACTIONS = frozenset(
     }
 )
 
+# The user Telegram shows as the sender of an anonymous admin's message (with the group as sender_chat).
+GROUP_ANONYMOUS_BOT_ID = 1087968824
+
 # The rights getChatMember reports for a group admin (aiogram requires every one of these fields).
 _ADMIN_RIGHTS = {
     "can_be_edited": False,
@@ -114,11 +122,19 @@ _ADMIN_RIGHTS = {
 class ApiError(Exception):
     """A Bot API error answer: raised by the method handlers, sent as JSON by the HTTP layer."""
 
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.error_code = error_code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     @classmethod
     def bad_request(cls, detail: str) -> ApiError:
@@ -132,6 +148,8 @@ class ApiError(Exception):
         body: dict[str, Any] = {"ok": False, "error_code": self.error_code, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
+        if self.migrate_to_chat_id is not None:
+            body["parameters"] = {"migrate_to_chat_id": self.migrate_to_chat_id}
         return body
 
 
@@ -186,6 +204,10 @@ class FakeMessage:
     edit_date: int | None = None
     edit_count: int = 0
     deleted: bool = False
+    sender_chat_id: int | None = None  # sent on behalf of this chat (an anonymous admin's: the group itself)
+    reply_to: FakeMessage | None = field(default=None, repr=False)
+    # A service message's fields as the Bot API names them, e.g. {"migrate_to_chat_id": -100...}.
+    service: dict[str, Any] = field(default_factory=dict)
 
     @property
     def content(self) -> str:
@@ -204,6 +226,16 @@ class FakeMessage:
 
     def button(self, text: str) -> Button | None:
         return next((button for row in self.buttons for button in row if button.text == text), None)
+
+    def forces_reply_from(self, user_id: int) -> bool:
+        """Whether the user's app opens a reply to this message: it has a ForceReply markup, and a selective
+        one mentions the user (a ``tg://user?id=`` link) or replies to the user's message."""
+        markup = self.reply_markup or {}
+        if not markup.get("force_reply"):
+            return False
+        mentioned = any(entity.get("url") == f"tg://user?id={user_id}" for entity in self.entities)
+        replied = self.reply_to is not None and self.reply_to.sender_id == user_id
+        return not markup.get("selective") or mentioned or replied
 
 
 @dataclass
@@ -289,6 +321,8 @@ class FakeChat:
     members: set[int] = field(default_factory=set)  # users who wrote here, besides owner and admins
     bot_is_admin: bool = False
     blocked: bool = False  # see FakeTelegram.block()
+    privacy_mode: bool = False  # see the module docstring
+    migrated_to: int | None = None  # the supergroup it became, see FakeTelegram.migrate_to_supergroup()
     history: list[FakeMessage] = field(default_factory=list, repr=False)  # everyone's, deleted ones too
     # A snapshot of each bot message after every send and edit, for FakeUser.wait_for_message().
     events: list[FakeMessage] = field(default_factory=list, repr=False)
@@ -365,6 +399,24 @@ class FakeUser:
         message = self.telegram.receive_message(self, chat or self.chat, text)
         await asyncio.sleep(0)
         return message
+
+    async def reply(self, message: FakeMessage, text: str) -> FakeMessage:
+        """Answers a message (say, the bot's question) in its chat, as a reply to it."""
+        chat = self.telegram.chats[message.chat_id]
+        original = chat.message(message.message_id)
+        if original is None:
+            raise AssertionError(f"message {message.message_id} is not in chat {chat.id}")
+        sent = self.telegram.receive_message(self, chat, text, reply_to=original)
+        await asyncio.sleep(0)
+        return sent
+
+    async def send_as_group(self, text: str, chat: FakeChat) -> FakeMessage:
+        """Writes as an anonymous admin: the message comes from GroupAnonymousBot on behalf of the group."""
+        if self.id not in chat.admins and self.id != chat.owner_id:
+            raise ValueError(f"user {self.id} is no admin of chat {chat.id}: only admins write as the group")
+        sent = self.telegram.receive_message(self, chat, text, as_group=True)
+        await asyncio.sleep(0)
+        return sent
 
     async def press(self, text: str, chat: FakeChat | None = None, message: FakeMessage | None = None) -> str:
         """Presses the button with this text on message, by default the chat's last bot message with buttons.
@@ -917,23 +969,78 @@ class FakeTelegram:
 
     # --- what users do (called by FakeUser)
 
-    def receive_message(self, user: FakeUser, chat: FakeChat, text: str) -> FakeMessage:
+    def receive_message(
+        self,
+        user: FakeUser,
+        chat: FakeChat,
+        text: str,
+        *,
+        reply_to: FakeMessage | None = None,
+        as_group: bool = False,
+    ) -> FakeMessage:
         if chat.type == "private" and chat is not user.chat:
             raise ValueError("a user writes only to its own private chat or to groups")
+        if chat.migrated_to is not None:
+            raise ValueError(f"chat {chat.id} became supergroup {chat.migrated_to}: write there")
         if chat.type != "private":
             chat.members.add(user.id)
         message = FakeMessage(
             chat.next_message_id(),
             chat.id,
-            user.id,
+            GROUP_ANONYMOUS_BOT_ID if as_group else user.id,
             False,
             _now(),
             text=text,
             entities=_command_entities(text),
+            sender_chat_id=chat.id if as_group else None,
+            reply_to=reply_to,
         )
         chat.history.append(message)
-        self._enqueue("message", self._message_json(message))
+        if self._reaches_bot(chat, message):
+            self._enqueue("message", self._message_json(message))
         return message
+
+    def _reaches_bot(self, chat: FakeChat, message: FakeMessage) -> bool:
+        """Privacy mode: in a group where the bot is no admin, only commands for it and replies to it."""
+        if chat.type == "private" or not chat.privacy_mode or chat.bot_is_admin:
+            return True
+        if message.reply_to is not None and message.reply_to.from_bot:
+            return True
+        command = _COMMAND.match(message.text or "")
+        return command is not None and command.group().partition("@")[2] in ("", self.username)
+
+    def migrate_to_supergroup(
+        self, group: FakeChat, new_id: int, *, by: FakeUser, announce: bool = True
+    ) -> FakeChat:
+        """Upgrades a group to a supergroup with a new id, admins and members alike; every later call about
+        the old id answers 400 with ``migrate_to_chat_id``. Like Telegram, it announces the move with a
+        service message in each chat (``migrate_to_chat_id`` in the old one, ``migrate_from_chat_id`` in the
+        new one); ``announce=False`` plays a bot that missed them."""
+        if group.type != "group" or group.migrated_to is not None:
+            raise ValueError(f"chat {group.id} is no basic group to upgrade")
+        if new_id in self.chats or new_id >= 0:
+            raise ValueError(f"{new_id} is no free negative chat id")
+        supergroup = FakeChat(
+            new_id,
+            "supergroup",
+            title=group.title,
+            admins=set(group.admins),
+            owner_id=group.owner_id,
+            members=set(group.members),
+            bot_is_admin=group.bot_is_admin,
+            privacy_mode=group.privacy_mode,
+        )
+        self.chats[new_id] = supergroup
+        group.migrated_to = new_id
+        if announce:
+            for chat, service in (
+                (group, {"migrate_to_chat_id": new_id}),
+                (supergroup, {"migrate_from_chat_id": group.id}),
+            ):
+                message = FakeMessage(chat.next_message_id(), chat.id, by.id, False, _now(), service=service)
+                chat.history.append(message)
+                self._enqueue("message", self._message_json(message))
+        return supergroup
 
     def receive_callback(self, user: FakeUser, message: FakeMessage, data: str) -> str:
         query = _CallbackQuery(str(next(self._callback_ids)), user, data)
@@ -993,6 +1100,7 @@ class FakeTelegram:
         if self._faults[call.method] and (fault := self._faults[call.method].pop(0)) is not None:
             raise ApiError(*fault)
         self._refuse_if_blocked(call)
+        self._refuse_if_migrated(call)
         if call.method in SEND_METHODS:
             self._check_rate_limit()
         result = handler(call)
@@ -1002,6 +1110,15 @@ class FakeTelegram:
         if call.method in SEND_METHODS:
             self.send_times.append(time.monotonic())
         return result
+
+    def _refuse_if_migrated(self, call: ApiCall) -> None:
+        chat = self.chats.get(call.params.get("chat_id"))
+        if chat is not None and chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
 
     def _refuse_if_blocked(self, call: ApiCall) -> None:
         chat = self.chats.get(call.params.get("chat_id"))
@@ -1377,6 +1494,8 @@ class FakeTelegram:
     def _user_json(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_id:
             return self._bot_json()
+        if user_id == GROUP_ANONYMOUS_BOT_ID:
+            return {"id": user_id, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
         if user_id in self.users:
             return self.users[user_id].to_json()
         return {
@@ -1449,10 +1568,18 @@ class FakeTelegram:
             data["caption"] = message.caption
             if message.entities:
                 data["caption_entities"] = message.entities
-        if message.reply_markup is not None:
-            data["reply_markup"] = message.reply_markup
+        if message.reply_markup is not None and "inline_keyboard" in message.reply_markup:
+            data["reply_markup"] = message.reply_markup  # other markups are for the user's app, never shown
         if message.edit_date is not None:
             data["edit_date"] = message.edit_date
+        if message.sender_chat_id is not None:
+            data["sender_chat"] = self.chats[message.sender_chat_id].to_json()
+        if message.reply_to is not None:
+            # Telegram nests one level only: the replied message comes without its own reply.
+            replied = copy.copy(message.reply_to)
+            replied.reply_to = None
+            data["reply_to_message"] = self._message_json(replied)
+        data |= message.service
         return data
 
 
