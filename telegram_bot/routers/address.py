@@ -80,7 +80,7 @@ async def ask(message: Message, user: User | None, question: str) -> None:
         await message.answer(question)
         return
     # Selective: the reply field opens for the mentioned user alone, not for the whole group.
-    mention = f'<a href="tg://user?id={user.id}">{HTML.escape(user.full_name)}</a>'
+    mention = f'<a href="{user.url}">{HTML.escape(user.full_name)}</a>'
     await message.answer(f"{mention}\n{question}", reply_markup=ForceReply(selective=True))
 
 
