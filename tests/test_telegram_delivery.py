@@ -64,7 +64,7 @@ async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[BotDB]:
 
 
 def worker(db: BotDB, bot: Bot, clock: Clock) -> OutboxWorker:
-    sender = TelegramSender(bot)
+    sender = TelegramSender(bot, move_recipient=db.move_recipient)
     return OutboxWorker(db, sender, rate_per_second=30, per_recipient_interval=0.01, now=clock)
 
 
