@@ -445,6 +445,10 @@ class BotDB(Database):
             (key, file_id),
         )
 
+    async def forget_file_id(self, key: str, file_id: str) -> None:
+        """Drops a file_id the platform rejected; one saved meanwhile by another send stays."""
+        await self._execute("DELETE FROM picture_files WHERE key = ? AND file_id = ?", (key, file_id))
+
     # --- upkeep ------------------------------------------------------------------------------------
 
     async def stats(self) -> BotStats:

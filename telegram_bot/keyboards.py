@@ -11,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from common.dtek.regions import REGIONS
 from common.i18n import LANGUAGES, Catalog
 from common.schedule import RegionSchedule
+from common.views import ScheduleView, ViewKind
 
 LEAD_CHOICES = (0, 5, 10, 15, 30, 60)  # minutes; 0 = off
 QUIET_PRESETS = (("22:00", "07:00"), ("23:00", "07:00"), ("00:00", "06:00"))
@@ -30,7 +31,7 @@ class GroupCb(CallbackData, prefix="gr"):
 class ViewCb(CallbackData, prefix="vw"):
     region: str
     group: str
-    view: str  # "days", "today", "tomorrow", "week"
+    view: ViewKind  # an unknown value does not parse: the button is outdated
 
 
 class UnsubCb(CallbackData, prefix="un"):
@@ -79,14 +80,12 @@ def group_picker(schedule: RegionSchedule, region: str, purpose: str, t: Catalog
     return builder.as_markup()
 
 
-def schedule_buttons(region: str, group: str, t: Catalog, *, has_tomorrow: bool) -> InlineKeyboardMarkup:
+def schedule_buttons(view: ScheduleView) -> InlineKeyboardMarkup:
+    """The view's actions, two to a row; each opens its view of the same group in this message."""
     builder = InlineKeyboardBuilder()
-    builder.button(text=t("bot.refresh"), callback_data=ViewCb(region=region, group=group, view="days"))
-    builder.button(text=t("bot.week"), callback_data=ViewCb(region=region, group=group, view="week"))
-    builder.button(text=t("bot.today"), callback_data=ViewCb(region=region, group=group, view="today"))
-    if has_tomorrow:
+    for action in view.actions:
         builder.button(
-            text=t("bot.tomorrow"), callback_data=ViewCb(region=region, group=group, view="tomorrow")
+            text=action.label, callback_data=ViewCb(region=view.region, group=view.group, view=action.view)
         )
     builder.adjust(2)
     return builder.as_markup()

@@ -1,37 +1,44 @@
-"""What several routers show: pickers, a group's schedule (picture and text), the week plan."""
+"""Telegram's rendering of the common views: pickers, a group's schedule (picture and text), and the
+buttons under a schedule editing the message they sit under."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+)
 
 from common.botdb import Recipient
-from common.clock import KYIV
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog
-from common.render.picture import schedule_picture, week_picture
-from common.render.text import TELEGRAM_CAPTION_LIMIT, render_schedule, render_week, split_text, to_text
-from common.schedule import resolve_group
-from common.source import Snapshot, SourceUnavailable
+from common.render.text import TELEGRAM_CAPTION_LIMIT, TELEGRAM_MESSAGE_LIMIT, split_text, to_text
+from common.source import Snapshot
+from common.views import Notice, Picture, ScheduleView, ViewKind, load_schedule_view, load_snapshot
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import group_picker, region_picker, schedule_buttons
 from telegram_bot.markup import HTML
 
 log = logging.getLogger(__name__)
 
+# Sends or edits a photo given Telegram's file_id of the picture or an upload of it.
+PhotoCall = Callable[[InputFile | str], Awaitable[Message | bool]]
+
 
 async def snapshot_or_explain(ctx: BotContext, region: str, message: Message, t: Catalog) -> Snapshot | None:
     """The region's snapshot, or None after telling the user why there is none."""
-    try:
-        snapshot = await ctx.source.get(region)
-    except SourceUnavailable:
-        await message.answer(t("bot.unavailable"))
+    snapshot = await load_snapshot(ctx.source, region, t)
+    if isinstance(snapshot, Notice):
+        await message.answer(HTML.escape(snapshot.text))
         return None
-    if snapshot is None:
-        await message.answer(t("bot.no_data_yet"))
     return snapshot
 
 
@@ -53,24 +60,13 @@ async def ask_group(ctx: BotContext, message: Message, t: Catalog, region: str, 
     )
 
 
-async def find_group(
-    ctx: BotContext, text: str, regions: list[str], message: Message, t: Catalog
-) -> tuple[str, str] | None:
-    """Resolves a typed group (``3.2``) in the chat's regions; explains the valid ones when it fails."""
-    valid: list[str] = []
-    for region in regions:
-        snapshot = await snapshot_or_explain(ctx, region, message, t)
-        if snapshot is None:
-            return None
-        try:
-            return region, resolve_group(snapshot.schedule, text)
-        except ValueError:
-            valid += [g.removeprefix("GPV") for g in snapshot.schedule.sorted_groups()]
-    shown = text if len(text) <= 40 else text[:40] + "…"
-    await message.answer(
-        HTML.escape(t("bot.unknown_group", text=shown, valid=", ".join(dict.fromkeys(valid))))
+async def schedule_answer(
+    ctx: BotContext, t: Catalog, region: str, group: str, kind: ViewKind, *, picture: bool
+) -> ScheduleView | Notice:
+    """The view from the cache (never a forced scrape), with its picture when ``picture``."""
+    return await load_schedule_view(
+        ctx.source, region, group, kind, now=ctx.now(), t=t, pictures=ctx.pictures if picture else None
     )
-    return None
 
 
 async def send_schedule(
@@ -81,66 +77,91 @@ async def send_schedule(
     t: Catalog,
     region: str,
     group: str,
-    view: str,
+    kind: ViewKind,
 ) -> None:
-    """A group's schedule: picture with the text as caption (or text alone), with view buttons."""
-    try:
-        snapshot = await ctx.source.get(region)
-    except SourceUnavailable:
-        await bot.send_message(chat_id, t("bot.unavailable"))
+    """A group's schedule as new messages: a picture when the chat wants pictures, else text."""
+    wants_picture = recipient.pictures and ctx.settings.telegram_pictures
+    answer = await schedule_answer(ctx, t, region, group, kind, picture=wants_picture)
+    if isinstance(answer, Notice):
+        await bot.send_message(chat_id, HTML.escape(answer.text))
         return
-    if snapshot is None:
-        await bot.send_message(chat_id, t("bot.no_data_yet"))
-        return
-    schedule = snapshot.schedule
-    if group not in schedule.groups:
-        await bot.send_message(
-            chat_id,
-            HTML.escape(t("bot.unknown_group", text=group, valid=", ".join(schedule.sorted_groups()))),
-        )
-        return
-    now = ctx.now()
-    today = now.astimezone(KYIV).date()
-    tomorrow = today + timedelta(days=1)
-    has_tomorrow = group in schedule.days.get(tomorrow, {})
-    buttons = schedule_buttons(region, group, t, has_tomorrow=has_tomorrow)
-    if view == "week":
-        text = to_text(render_week(schedule, group, lang=t.lang), HTML)
-        picture = week_picture(ctx.pictures, schedule, group, version=snapshot.version)
-        key = f"week|{region}|{group}|{snapshot.version}"
-    else:
-        days = {"today": [today], "tomorrow": [tomorrow]}.get(view)
-        rendered = render_schedule(
-            schedule,
-            group,
-            now=now,
-            lang=t.lang,
-            fetched_at=snapshot.fetched_at,
-            stale=snapshot.stale,
-            days=days,
-        )
-        text = to_text(rendered, HTML)
-        picture = schedule_picture(ctx.pictures, schedule, group, version=snapshot.version, now=now)
-        key = f"days|{region}|{group}|{snapshot.version}|{today}|{(now.hour * 60 + now.minute) // 30}"
-    if picture is not None and recipient.pictures and ctx.settings.telegram_pictures:
-        await send_picture(ctx, bot, chat_id, key, picture, text, buttons)
-    else:
+    await send_view(ctx, bot, chat_id, answer)
+
+
+async def send_view(ctx: BotContext, bot: Bot, chat_id: int, view: ScheduleView) -> None:
+    """The picture with the text as its caption and the buttons; text too long for a caption follows
+    the picture as messages, the buttons under the last."""
+    text, buttons = view_html(view), schedule_buttons(view)
+    if view.picture is None:
         await send_long_text(bot, chat_id, text, buttons)
-
-
-async def send_picture(
-    ctx: BotContext, bot: Bot, chat_id: int, key: str, png: bytes, text: str, buttons: InlineKeyboardMarkup
-) -> None:
-    """Uploads a picture once; later sends reuse Telegram's ``file_id``. Long text follows as a message."""
-    caption = text if len(text) <= TELEGRAM_CAPTION_LIMIT else None
+        return
+    caption = text if fits_caption(text) else None
     markup = buttons if caption else None
-    file_id = await ctx.db.get_file_id(key)
-    photo = file_id or BufferedInputFile(png, filename="schedule.png")
-    sent = await bot.send_photo(chat_id, photo=photo, caption=caption, reply_markup=markup)
-    if file_id is None and sent.photo:
-        await ctx.db.save_file_id(key, sent.photo[-1].file_id)
+    await with_picture(
+        ctx, view.picture, lambda photo: bot.send_photo(chat_id, photo, caption=caption, reply_markup=markup)
+    )
     if caption is None:
         await send_long_text(bot, chat_id, text, buttons)
+
+
+async def edit_view(ctx: BotContext, bot: Bot, message: Message, view: ScheduleView) -> None:
+    """Shows ``view`` in the message whose button was pressed, keeping the message's form.
+
+    A photo message gets the new picture and caption (only the caption when the view has nothing to draw);
+    a text message gets the new text. A view that does not fit the message (text too long for a caption,
+    or for one message) is sent as new messages instead. An edit that changes nothing is no error.
+    """
+    text, buttons = view_html(view), schedule_buttons(view)
+    try:
+        if message.photo and fits_caption(text):
+            await _edit_photo(ctx, message, view.picture, text, buttons)
+        elif not message.photo and len(text) <= TELEGRAM_MESSAGE_LIMIT:
+            await message.edit_text(text, reply_markup=buttons)
+        else:
+            await send_view(ctx, bot, message.chat.id, view)
+    except TelegramBadRequest as exc:
+        if "message is not modified" not in exc.message:
+            raise
+        # A refresh with nothing new: the message already shows this view.
+
+
+async def _edit_photo(
+    ctx: BotContext, message: Message, picture: Picture | None, caption: str, buttons: InlineKeyboardMarkup
+) -> None:
+    if picture is None:  # a photo message stays one: the old picture stays, the caption says what is new
+        await message.edit_caption(caption=caption, reply_markup=buttons)
+        return
+    await with_picture(
+        ctx,
+        picture,
+        lambda photo: message.edit_media(InputMediaPhoto(media=photo, caption=caption), reply_markup=buttons),
+    )
+
+
+async def with_picture(ctx: BotContext, picture: Picture, call: PhotoCall) -> None:
+    """Makes ``call`` with Telegram's file_id of the picture when one is kept, else with an upload whose
+    file_id is then kept. A file_id Telegram rejects is forgotten and the picture uploaded again."""
+    file_id = await ctx.db.get_file_id(picture.key)
+    if file_id is not None:
+        try:
+            await call(file_id)
+            return
+        except TelegramBadRequest as exc:
+            if "file identifier" not in exc.message:
+                raise
+            log.info("Telegram rejected the file_id of picture %s (%s); uploading again", picture.key, exc)
+            await ctx.db.forget_file_id(picture.key, file_id)
+    sent = await call(BufferedInputFile(picture.png, filename="schedule.png"))
+    if isinstance(sent, Message) and sent.photo:
+        await ctx.db.save_file_id(picture.key, sent.photo[-1].file_id)
+
+
+def view_html(view: ScheduleView) -> str:
+    return to_text(view.rendered, HTML)
+
+
+def fits_caption(text: str) -> bool:
+    return len(text) <= TELEGRAM_CAPTION_LIMIT
 
 
 async def send_long_text(bot: Bot, chat_id: int, text: str, buttons: InlineKeyboardMarkup | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -226,17 +226,23 @@ class PictureCache:
 
 
 def schedule_picture(
-    cache: PictureCache, schedule: RegionSchedule, group: str, *, version: str, now: datetime
+    cache: PictureCache,
+    schedule: RegionSchedule,
+    group: str,
+    *,
+    version: str,
+    now: datetime,
+    days: Iterable[date] | None = None,
 ) -> bytes | None:
-    """Today and later days of ``group`` as a picture, rendered once per data version and half hour;
-    None when nothing is published to draw."""
+    """``days`` of ``group`` (by default today and later) as a picture, rendered once per data version
+    and half hour; None when nothing is published to draw."""
     local = now.astimezone(KYIV)
-    days = tuple(day for day in sorted(schedule.days) if day >= local.date())
-    rows = day_rows(schedule, group, days, now=local)
+    drawn = tuple(sorted(days if days is not None else (d for d in schedule.days if d >= local.date())))
+    rows = day_rows(schedule, group, drawn, now=local)
     if not rows:
         return None
     half_hour = (local.hour * 60 + local.minute) // SLOT_MINUTES
-    key = (schedule.region, group, version, "days", days, local.date(), half_hour)
+    key = (schedule.region, group, version, "days", drawn, local.date(), half_hour)
     return cache.get_or_render(key, lambda: rows)
 
 

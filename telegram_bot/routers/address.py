@@ -18,6 +18,7 @@ from common.clock import KYIV
 from common.dtek.address import search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog
+from common.views import echo
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
 from telegram_bot.markup import HTML
@@ -143,10 +144,10 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
         await message.answer(t("bot.address_unavailable"))
         return
     if info is None:
-        await message.answer(HTML.escape(t("bot.address_not_found", house=house)))
+        await message.answer(HTML.escape(t("bot.address_not_found", house=echo(house))))
         return
     await state.clear()
-    address = ", ".join(part for part in (settlement, street, house) if part)
+    address = ", ".join(part for part in (settlement, street, echo(house)) if part)
     if not info.groups:
         await message.answer(HTML.escape(f"{address}. {t('bot.address_no_group')}"))
         return
@@ -176,7 +177,7 @@ async def offer(
     it answers, unique in the chat, so a button of an older list never picks from this one."""
     choices = search(candidates, (message.text or "")[:MAX_INPUT])
     if not choices:
-        await message.answer(HTML.escape(t("bot.address_nothing", text=(message.text or "")[:MAX_INPUT])))
+        await message.answer(HTML.escape(t("bot.address_nothing", text=echo(message.text or ""))))
         return
     await state.update_data(choices=choices, generation=message.message_id)
     await message.answer(title, reply_markup=choice_list(step, choices, message.message_id))

@@ -11,11 +11,11 @@ from aiogram.types import CallbackQuery, Message
 
 from common.botdb import Recipient
 from common.i18n import Catalog
+from common.views import echo, quiet_text
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import QuietCb, quiet_picker
 from telegram_bot.markup import HTML
 from telegram_bot.middlewares import MANAGES_CHAT
-from telegram_bot.routers.subscriptions import quiet_text
 from telegram_bot.views import menu_outdated
 
 _SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
@@ -43,7 +43,7 @@ async def quiet_typed(
     text = (command.args or "").strip()
     span = None if text.lower() in OFF_WORDS else parse_span(text)
     if span is None and text.lower() not in OFF_WORDS:
-        await message.answer(HTML.escape(t("bot.quiet_bad", text=text[:40])))
+        await message.answer(HTML.escape(t("bot.quiet_bad", text=echo(text))))
         return
     await _save(ctx, recipient, span, message, t)
 

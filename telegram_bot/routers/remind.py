@@ -8,10 +8,10 @@ from aiogram.types import CallbackQuery, Message
 
 from common.botdb import Recipient
 from common.i18n import Catalog
+from common.views import lead_text
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import LEAD_CHOICES, LeadCb, lead_picker
 from telegram_bot.middlewares import MANAGES_CHAT
-from telegram_bot.routers.subscriptions import lead_text
 from telegram_bot.views import menu_outdated
 
 

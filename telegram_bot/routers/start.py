@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from common.botdb import Recipient
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog
+from common.views import ViewKind
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import GroupCb, RegionCb
 from telegram_bot.markup import HTML
@@ -40,7 +41,7 @@ async def group_picked_to_subscribe(
     added = await ctx.db.subscribe(recipient.id, region, group)
     names = await _names(ctx, region, group, t)
     await message.answer(HTML.escape(t("bot.subscribed" if added else "bot.already_subscribed", **names)))
-    await send_schedule(ctx, bot, message.chat.id, recipient, t, region, group, "days")
+    await send_schedule(ctx, bot, message.chat.id, recipient, t, region, group, ViewKind.DAYS)
 
 
 async def group_picked_to_show(
@@ -51,7 +52,14 @@ async def group_picked_to_show(
         return
     await query.answer()
     await send_schedule(
-        ctx, bot, query.message.chat.id, recipient, t, callback_data.region, callback_data.group, "days"
+        ctx,
+        bot,
+        query.message.chat.id,
+        recipient,
+        t,
+        callback_data.region,
+        callback_data.group,
+        ViewKind.DAYS,
     )
 
 

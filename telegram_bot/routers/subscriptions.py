@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from common.botdb import Recipient
 from common.dtek.regions import REGIONS
 from common.i18n import Catalog
+from common.views import settings_line
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import UnsubCb, unsubscribe_picker
 from telegram_bot.markup import HTML
@@ -68,27 +69,6 @@ async def subscription_labels(
         region_name = REGIONS[region].name(t.lang) if region in REGIONS else region
         labels.append((region, group, f"{region_name} · {name}"))
     return labels
-
-
-def lead_text(minutes: int | None, t: Catalog) -> str:
-    return t("bot.minutes_before", minutes=minutes) if minutes else t("bot.off_word")
-
-
-def quiet_text(recipient: Recipient, t: Catalog) -> str:
-    if recipient.quiet_start is None or recipient.quiet_end is None:
-        return t("bot.quiet_none")
-    return f"{recipient.quiet_start:%H:%M}–{recipient.quiet_end:%H:%M}"
-
-
-def settings_line(recipient: Recipient, t: Catalog) -> str:
-    return t(
-        "bot.my_settings",
-        off=lead_text(recipient.lead_off_minutes, t),
-        on=lead_text(recipient.lead_on_minutes, t),
-        quiet=quiet_text(recipient, t),
-        lang="українська" if recipient.lang == "uk" else "English",
-        pictures=t("bot.yes") if recipient.pictures else t("bot.no"),
-    )
 
 
 def create_router() -> Router:

@@ -1,0 +1,51 @@
+"""What the bots show, before any platform's markup: schedule answers with their picture and the actions
+under them, group lookups and their notices, a chat's settings in words, and user text made safe to echo.
+
+Each bot is a thin renderer of these (Telegram: HTML and inline keyboards; Discord: embeds and buttons),
+so nothing here knows a platform.
+"""
+
+from common.views.echo import ECHO_LIMIT, echo
+from common.views.lookup import (
+    GroupChoice,
+    Notice,
+    Problem,
+    SnapshotSource,
+    find_group,
+    load_snapshot,
+    preferred_regions,
+    unknown_group,
+)
+from common.views.schedule import (
+    Action,
+    ActionKind,
+    Picture,
+    ScheduleView,
+    ViewKind,
+    load_schedule_view,
+    schedule_view,
+)
+from common.views.settings import lead_text, quiet_text, settings_line
+
+__all__ = [
+    "ECHO_LIMIT",
+    "Action",
+    "ActionKind",
+    "GroupChoice",
+    "Notice",
+    "Picture",
+    "Problem",
+    "ScheduleView",
+    "SnapshotSource",
+    "ViewKind",
+    "echo",
+    "find_group",
+    "lead_text",
+    "load_schedule_view",
+    "load_snapshot",
+    "preferred_regions",
+    "quiet_text",
+    "schedule_view",
+    "settings_line",
+    "unknown_group",
+]
