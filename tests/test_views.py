@@ -1,0 +1,304 @@
+"""The platform-neutral views: schedule answers (text, picture, staleness, actions), group lookups and their
+notices, settings in words, and user text made safe to echo. Schedules come from a real shared DB read
+through the bots' real cached source, each with an injected clock."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from common.botdb import Recipient
+from common.clock import KYIV
+from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.i18n import catalog
+from common.render.picture import PictureCache
+from common.schedule import RegionSchedule
+from common.settings import SourceSettings
+from common.source import CachedSource, SharedDbLoader, Snapshot, create_source
+from common.store import ScheduleWriter
+from common.views import (
+    ActionKind,
+    GroupChoice,
+    Notice,
+    Problem,
+    ScheduleView,
+    ViewKind,
+    echo,
+    find_group,
+    lead_text,
+    load_schedule_view,
+    preferred_regions,
+    quiet_text,
+    schedule_view,
+    settings_line,
+)
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)  # GPV3.2 of the sample: no power 08:00–11:30 today
+TODAY = NOW.date()
+TOMORROW = TODAY + timedelta(days=1)
+EN = catalog("en")
+
+
+class Clock:
+    """The program's clock as the views get it: set by the test, never the real date."""
+
+    def __init__(self, value: datetime) -> None:
+        self.value = value
+
+    def __call__(self) -> datetime:
+        return self.value
+
+
+def snapshot(schedule: RegionSchedule, *, stale: bool = False) -> Snapshot:
+    return Snapshot(schedule, version="7", fetched_at=NOW - timedelta(minutes=5), stale=stale)
+
+
+def view(
+    kind: ViewKind,
+    schedule: RegionSchedule | None = None,
+    *,
+    now: datetime = NOW,
+    lang: str = "en",
+    picture: bool = True,
+) -> ScheduleView:
+    return schedule_view(
+        snapshot(schedule or sample_schedule("kem", TODAY)),
+        "kem",
+        "GPV3.2",
+        kind,
+        now=now,
+        lang=lang,
+        pictures=PictureCache() if picture else None,
+    )
+
+
+def section_titles(answer: ScheduleView) -> list[str]:
+    return [section.title for section in answer.rendered.sections]
+
+
+def picture_height(answer: ScheduleView) -> int:
+    assert answer.picture is not None
+    with Image.open(io.BytesIO(answer.picture.png)) as image:
+        return image.height
+
+
+# --- schedule views ----------------------------------------------------------------------------------
+
+
+def test_the_main_view_has_today_and_tomorrow_a_picture_and_every_action():
+    answer = view(ViewKind.DAYS)
+    assert answer.title == "Kyiv · Черга 3.2"
+    assert answer.rendered.lead == "Power is on now. Next outage at 08:00, in 2 hours."
+    assert section_titles(answer) == ["Today, Mon 23.11", "Tomorrow, Tue 24.11"]
+    assert "🔴 08:00–11:30 no power (3 h 30 min)" in answer.rendered.sections[0].lines
+    assert answer.picture is not None
+    assert answer.picture.png.startswith(b"\x89PNG")
+    assert answer.picture.key == "days|kem|GPV3.2|7|2026-11-23|12"
+    assert (answer.stale, answer.fetched_at) == (False, NOW - timedelta(minutes=5))
+    assert [(a.kind, a.label, a.view) for a in answer.actions] == [
+        (ActionKind.REFRESH, "🔄 Refresh", ViewKind.DAYS),
+        (ActionKind.WEEK, "📅 Week", ViewKind.WEEK),
+        (ActionKind.TODAY, "Today", ViewKind.TODAY),
+        (ActionKind.TOMORROW, "Tomorrow", ViewKind.TOMORROW),
+    ]
+
+
+def test_day_views_show_one_day_in_text_and_picture():
+    both, today, tomorrow = view(ViewKind.DAYS), view(ViewKind.TODAY), view(ViewKind.TOMORROW)
+    assert section_titles(today) == ["Today, Mon 23.11"]
+    assert section_titles(tomorrow) == ["Tomorrow, Tue 24.11"]
+    assert picture_height(today) == picture_height(tomorrow) < picture_height(both)
+    assert today.picture.png != tomorrow.picture.png
+    assert today.picture.key == "today|kem|GPV3.2|7|2026-11-23|12"
+    assert tomorrow.picture.key == "tomorrow|kem|GPV3.2|7|2026-11-23"  # no time marker on tomorrow's row
+
+
+def test_picture_keys_follow_what_is_drawn():
+    later = NOW + timedelta(minutes=30)
+    assert view(ViewKind.DAYS, now=later).picture.key.endswith("|13")  # the time marker moved
+    assert view(ViewKind.TOMORROW, now=later).picture.key == view(ViewKind.TOMORROW).picture.key
+    assert view(ViewKind.WEEK, now=later).picture.key == "week|kem|GPV3.2|7"
+    next_day = view(ViewKind.TOMORROW, now=NOW + timedelta(days=1))
+    assert next_day.picture is None  # the day after tomorrow is not published: nothing to draw
+
+
+def test_tomorrow_is_offered_only_once_published():
+    only_today = sample_schedule("kem", TODAY)
+    only_today = replace(only_today, days={TODAY: only_today.days[TODAY]})
+    answer = view(ViewKind.DAYS, only_today)
+    assert [action.kind for action in answer.actions] == [
+        ActionKind.REFRESH,
+        ActionKind.WEEK,
+        ActionKind.TODAY,
+    ]
+    assert section_titles(answer) == ["Today, Mon 23.11"]
+
+
+def test_week_view_and_a_region_without_a_weekly_plan():
+    week = view(ViewKind.WEEK)
+    assert week.rendered.lead == "Weekly plan of possible outages"
+    assert section_titles(week)[0] == "Monday"
+    assert week.picture is not None
+    no_plan = view(ViewKind.WEEK, replace(sample_schedule("kem", TODAY), week={}))
+    assert no_plan.picture is None
+    assert no_plan.rendered.sections == ()
+
+
+def test_text_only_views_have_no_picture():
+    answer = view(ViewKind.DAYS, picture=False)
+    assert answer.picture is None
+    assert section_titles(answer) == ["Today, Mon 23.11", "Tomorrow, Tue 24.11"]
+
+
+def test_views_speak_the_catalogs_language():
+    answer = view(ViewKind.DAYS, lang="uk")
+    assert answer.title == "Київ · Черга 3.2"
+    assert [action.label for action in answer.actions] == ["🔄 Оновити", "📅 Тиждень", "Сьогодні", "Завтра"]
+
+
+# --- loading through the cached source ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def shared_db(tmp_path: Path) -> Path:
+    path = tmp_path / "schedules.db"
+    async with await ScheduleWriter.open(path) as writer:
+        for region in ("kem", "dnem"):
+            schedule = sample_schedule(region, TODAY, groups=3 if region == "dnem" else 6)
+            await writer.save(schedule, streets=SAMPLE_STREETS, fetched_at=NOW, duration_seconds=1.0)
+    return path
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+async def source(shared_db: Path, clock: Clock) -> AsyncIterator[CachedSource]:
+    cached = CachedSource(
+        SharedDbLoader(shared_db, now=clock), ttl_seconds=60, stale_after=timedelta(hours=2), now=clock
+    )
+    yield cached
+    await cached.aclose()
+
+
+async def test_a_view_from_the_source_knows_when_its_data_is_old(source: CachedSource, clock: Clock):
+    fresh = await load_schedule_view(source, "kem", "GPV3.2", ViewKind.DAYS, now=NOW, t=EN, pictures=None)
+    assert isinstance(fresh, ScheduleView)
+    assert not fresh.stale
+    later = NOW + timedelta(hours=3)
+    clock.value = later
+    old = await load_schedule_view(source, "kem", "GPV3.2", ViewKind.DAYS, now=later, t=EN, pictures=None)
+    assert isinstance(old, ScheduleView)
+    assert old.stale
+    assert old.fetched_at == NOW
+    assert "⚠️ Data may be out of date: last fetched 3 hours ago." in old.rendered.notes
+
+
+async def test_an_unknown_group_is_a_notice_listing_the_valid_ones(source: CachedSource):
+    answer = await load_schedule_view(source, "dnem", "GPV9.9", ViewKind.DAYS, now=NOW, t=EN, pictures=None)
+    assert answer == Notice(
+        Problem.UNKNOWN_GROUP, "Unknown group “GPV9.9”. Valid groups: 1.1, 1.2, 2.1, 2.2, 3.1, 3.2."
+    )
+
+
+async def test_no_data_and_an_unavailable_source_are_notices(tmp_path: Path):
+    clock = Clock(NOW)
+    empty = CachedSource(
+        SharedDbLoader(tmp_path / "missing.db", now=clock),
+        ttl_seconds=60,
+        stale_after=timedelta(hours=2),
+        now=clock,
+    )
+    answer = await load_schedule_view(empty, "kem", "GPV3.2", ViewKind.DAYS, now=NOW, t=EN, pictures=None)
+    assert answer == Notice(Problem.NO_DATA, EN("bot.no_data_yet"))
+    await empty.aclose()
+    async with FakeDtekSite() as site:
+        site.blocked.add("kem")
+        settings = SourceSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
+        down = create_source(settings, now=clock)
+        answer = await load_schedule_view(down, "kem", "GPV3.2", ViewKind.DAYS, now=NOW, t=EN, pictures=None)
+        assert answer == Notice(Problem.UNAVAILABLE, EN("bot.unavailable"))
+        await down.aclose()
+
+
+# --- finding a typed group ---------------------------------------------------------------------------
+
+
+def test_the_chats_own_regions_come_first():
+    assert preferred_regions(["dnem", "dnem"], ["kem", "dnem", "oem"]) == ["dnem", "kem", "oem"]
+    assert preferred_regions(["krem"], ["kem", "dnem"]) == ["kem", "dnem"]  # no longer configured
+    assert preferred_regions([], ["kem", "dnem"]) == ["kem", "dnem"]
+
+
+async def test_a_typed_group_is_found_in_the_first_region_that_has_it(source: CachedSource):
+    assert await find_group(source, "3.2", ["dnem", "kem"], EN) == GroupChoice("dnem", "GPV3.2")
+    assert await find_group(source, "Черга 3.2", ["kem", "dnem"], EN) == GroupChoice("kem", "GPV3.2")
+    assert await find_group(source, "GPV6.1", ["dnem", "kem"], EN) == GroupChoice(
+        "kem", "GPV6.1"
+    )  # dnem has 3
+
+
+async def test_regions_without_data_are_passed_over(source: CachedSource):
+    assert await find_group(source, "3.2", ["oem", "kem"], EN) == GroupChoice("kem", "GPV3.2")
+    assert await find_group(source, "3.2", ["oem"], EN) == Notice(Problem.NO_DATA, EN("bot.no_data_yet"))
+
+
+async def test_an_unknown_typed_group_is_echoed_safely(source: CachedSource):
+    answer = await find_group(source, "\x00\x01\u202e9.9\u2066", ["dnem", "kem"], EN)
+    assert isinstance(answer, Notice)
+    assert answer.problem is Problem.UNKNOWN_GROUP
+    assert answer.text.startswith("Unknown group “9.9”. Valid groups: 1.1, 1.2, 2.1, 2.2, 3.1, 3.2, 4.1,")
+
+
+# --- settings and echoes -----------------------------------------------------------------------------
+
+
+def test_settings_in_words():
+    recipient = Recipient(
+        id="1",
+        lang="en",
+        active=True,
+        deactivated_reason=None,
+        lead_off_minutes=15,
+        lead_on_minutes=None,
+        quiet_start=time(23),
+        quiet_end=time(7),
+        pictures=False,
+        created_at=NOW,
+    )
+    assert lead_text(15, EN) == "15 min before"
+    assert lead_text(None, EN) == "off"
+    assert quiet_text(recipient, EN) == "23:00–07:00"
+    assert settings_line(recipient, EN) == (
+        "Reminders: before an outage — 15 min before, before power returns — off. "
+        "Quiet hours: 23:00–07:00. Language: English. Pictures: no."
+    )
+    assert quiet_text(replace(recipient, quiet_start=None, quiet_end=None), EN) == EN("bot.quiet_none")
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("\x00\x01\u202e1.1", "1.1"),
+        ("\u2066abc\u2069 \u200edef\u200f\u202a\u202b\u202c\u202d", "abc def"),
+        ("Хрещатик\t\n  22\u2028а", "Хрещатик 22 а"),
+        ("\ufeff\u200b\u2060Київ\U000e0041", "Київ"),  # BOM, zero-width space, word joiner, a tag character
+        ("вул. Січових Стрільців 🏠", "вул. Січових Стрільців 🏠"),
+        ("x" * 41, "x" * 39 + "…"),
+        ("x" * 40, "x" * 40),
+    ],
+)
+def test_echo_keeps_what_users_see_and_drops_what_hides_or_reorders(typed: str, shown: str):
+    assert echo(typed) == shown
+
+
+def test_echo_cuts_to_the_callers_limit():
+    assert echo("123456789", limit=5) == "1234…"
