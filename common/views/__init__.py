@@ -1,8 +1,7 @@
 """What the bots show, before any platform's markup: schedule answers with their picture and the actions
 under them, group lookups and their notices, a chat's settings in words, and user text made safe to echo.
 
-Each bot is a thin renderer of these (Telegram: HTML and inline keyboards; Discord: embeds and buttons),
-so nothing here knows a platform.
+Each bot is a thin renderer of these into its own markup and buttons, so nothing here knows a platform.
 """
 
 from common.views.echo import ECHO_LIMIT, echo

@@ -1,8 +1,7 @@
 """A group's schedule answer as any bot shows it, before markup and buttons.
 
 A :class:`ScheduleView` holds what the answer says (the structured :class:`Rendered`), its picture, how
-fresh the data is, and the actions offered under it. Each bot turns it into its own message: Telegram
-HTML with an inline keyboard, a Discord embed with buttons.
+fresh the data is, and the actions offered under it. Each bot turns it into its own markup and buttons.
 """
 
 from __future__ import annotations
