@@ -89,7 +89,8 @@ async def user_version(db: aiosqlite.Connection) -> int:
 
 async def fetch_one(
     db: aiosqlite.Connection, sql: str, params: tuple[object, ...] = ()
-) -> tuple[Any, ...] | None:
+) -> Sequence[Any] | None:
+    # aiosqlite declares sqlite3.Row; without a row factory the row is a plain tuple: either is a Sequence.
     async with db.execute(sql, params) as cursor:
         return await cursor.fetchone()
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
@@ -62,6 +62,7 @@ XHR_HEADERS = {
 DEFAULT_AJAX_PATH = "/ua/ajax"
 
 _T = TypeVar("_T")
+_Method = Literal["GET", "POST"]  # all the fetcher sends; curl_cffi takes only known method names
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
@@ -92,7 +93,12 @@ class _Session(Protocol):
     """One cookie-keeping HTTP session; the fetcher holds one per region."""
 
     async def send(
-        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: _Method,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Response: ...
 
     async def aclose(self) -> None: ...
@@ -121,7 +127,12 @@ class _HttpxSession:
         )
 
     async def send(
-        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: _Method,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Response:
         try:
             response = await self._client.request(method, url, content=body, headers=headers)
@@ -137,11 +148,11 @@ class _HttpxSession:
 
 class _CurlSession:
     def __init__(self, settings: DtekSettings) -> None:
-        from curl_cffi.requests import AsyncSession  # optional dependency: checked in DtekFetcher()
+        from curl_cffi.requests import AsyncSession, Response  # optional dependency: checked in DtekFetcher()
 
         # The impersonated browser brings its own matching User-Agent and client hints; overriding them
         # would contradict the TLS fingerprint, so only the language is ours.
-        self._session = AsyncSession(
+        self._session: AsyncSession[Response] = AsyncSession(
             impersonate=settings.dtek_impersonate,
             headers={"Accept-Language": ACCEPT_LANGUAGE},
             timeout=settings.dtek_timeout_seconds,
@@ -149,7 +160,12 @@ class _CurlSession:
         )
 
     async def send(
-        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: _Method,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Response:
         from curl_cffi.requests.exceptions import RequestException
 
@@ -282,7 +298,7 @@ class DtekFetcher:
         """
         settings = self._settings
         capped = min(
-            settings.dtek_retry_base_delay_seconds * 2 ** (failed_attempts - 1),
+            settings.dtek_retry_base_delay_seconds * 2.0 ** (failed_attempts - 1),
             settings.dtek_retry_max_delay_seconds,
         )
         return capped / 2 + capped / 2 * self._random()

@@ -43,7 +43,8 @@ class Catalog:
         forms = self._lookup(key)
         if not isinstance(forms, dict):
             raise KeyError(f"{self.lang}:{key} is not a plural message")
-        return forms[plural_category(self.lang, n)].format(n=n, **fields)
+        form: str = forms[plural_category(self.lang, n)]
+        return form.format(n=n, **fields)
 
     def words(self, key: str) -> list[str]:
         """A list message, such as the weekday names."""

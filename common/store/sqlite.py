@@ -320,7 +320,7 @@ class ScheduleReader(Database):
             updated=from_text(updated) if updated is not None else None,
             groups={group: name for group, name in names},
             days=_nested((date.fromisoformat(day), group, slots) for (day, group), slots in days.items()),
-            week=_nested(week),
+            week=_nested((weekday, group, slots) for weekday, group, slots in week),
         )
         return StoredSchedule(schedule, version, content_hash, from_text(fetched_at), from_text(changed_at))
 
