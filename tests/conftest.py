@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ CAPTURES = REPO_ROOT.parent / "shared" / "fixtures" / "dtek"
 
 
 @pytest.fixture
-def capture():
+def capture() -> Callable[[str], str]:
     """Returns a function reading one real capture by file name (skips, saying why, if ../shared is absent)."""
 
     def read(name: str) -> str:
@@ -30,7 +31,7 @@ def _sqlite_threads() -> set[threading.Thread]:
 
 
 @pytest.fixture(autouse=True)
-def no_open_sqlite_connections():
+def no_open_sqlite_connections() -> Iterator[None]:
     """Fails a test that leaves an aiosqlite connection open: its thread would keep the process alive."""
     before = _sqlite_threads()
     yield

@@ -232,7 +232,9 @@ async def test_outage_in_progress(site: FakeDtekSite, lookup: AddressLookup) -> 
     assert houses["22а"].outage is None
 
 
-async def test_cached_answer_makes_no_second_call(site: FakeDtekSite, lookup: AddressLookup, clock: Clock):
+async def test_cached_answer_makes_no_second_call(
+    site: FakeDtekSite, lookup: AddressLookup, clock: Clock
+) -> None:
     first = await lookup.houses("kem", KYIV_CITY, KHRESHCHATYK)
     first.clear()  # a caller's copy: the cache keeps its own
     assert await lookup.groups_for("kem", KYIV_CITY, KHRESHCHATYK, "1") == HouseInfo("1", ["GPV1.1"], None)
@@ -249,7 +251,9 @@ async def test_users_asking_at_once_share_one_call(site: FakeDtekSite, lookup: A
     assert site.ajax_calls["kem"] == 1
 
 
-async def test_expired_token_is_a_clear_error_then_recovers(site: FakeDtekSite, lookup: AddressLookup):
+async def test_expired_token_is_a_clear_error_then_recovers(
+    site: FakeDtekSite, lookup: AddressLookup
+) -> None:
     await lookup.houses("kem", KYIV_CITY, KHRESHCHATYK)
     site.expire_sessions()
     with pytest.raises(FetchError, match="HTTP 400") as caught:
@@ -268,7 +272,9 @@ async def test_unknown_method_is_result_false(site: FakeDtekSite, fetcher: DtekF
 
 
 @pytest.mark.parametrize("blocked_from", ["page", "ajax"])
-async def test_blocked_region(site: FakeDtekSite, lookup: AddressLookup, clock: Clock, blocked_from: str):
+async def test_blocked_region(
+    site: FakeDtekSite, lookup: AddressLookup, clock: Clock, blocked_from: str
+) -> None:
     if blocked_from == "ajax":
         await lookup.houses("kem", KYIV_CITY, "просп. Перемоги")  # page and token before the block
     site.blocked.add("kem")

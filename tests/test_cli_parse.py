@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from common.dtek.page_builder import page_html
@@ -20,7 +21,7 @@ def run_parse(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def test_parse_capture_prints_canonical_json(capture):
+def test_parse_capture_prints_canonical_json(capture: Callable[[str], str]) -> None:
     capture("dnem-2025-12-18.html")  # skips with a reason when ../shared is absent
     result = run_parse(str(CAPTURES / "dnem-2025-12-18.html"), "--json")
     assert result.returncode == 0
@@ -35,13 +36,13 @@ def test_parse_capture_prints_canonical_json(capture):
     assert list(data["week"]) == ["1", "2", "3", "4", "5", "6", "7"]
 
 
-def test_parse_region_option(capture):
+def test_parse_region_option(capture: Callable[[str], str]) -> None:
     capture("dnem-2025-12-18.html")
     result = run_parse(str(CAPTURES / "dnem-2025-12-18.html"), "--region", "krem", "--json")
     assert json.loads(result.stdout)["region"] == "krem"
 
 
-def test_parse_blocked_page_exit_2(capture):
+def test_parse_blocked_page_exit_2(capture: Callable[[str], str]) -> None:
     capture("blocked-incapsula.html")
     result = run_parse(str(CAPTURES / "blocked-incapsula.html"), "--json")
     assert result.returncode == 2
@@ -51,7 +52,7 @@ def test_parse_blocked_page_exit_2(capture):
     assert "anti-bot block page" in lines[0]
 
 
-def test_parse_non_schedule_and_malformed(tmp_path: Path):
+def test_parse_non_schedule_and_malformed(tmp_path: Path) -> None:
     plain = tmp_path / "plain.html"
     plain.write_text("<html><body>Сторінку не знайдено</body></html>", encoding="utf-8")
     result = run_parse(str(plain), "--json")
@@ -69,7 +70,7 @@ def test_parse_non_schedule_and_malformed(tmp_path: Path):
     assert "cannot read" in result.stderr.decode()
 
 
-def test_parse_warns_about_unknown_values(tmp_path: Path):
+def test_parse_warns_about_unknown_values(tmp_path: Path) -> None:
     hours = {str(h): "yes" for h in range(1, 25)} | {"5": "storm"}
     page = tmp_path / "odd.html"
     page.write_text(

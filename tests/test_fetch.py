@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import httpx
@@ -57,8 +57,14 @@ def sleep() -> SleepRecorder:
     return SleepRecorder()
 
 
+class FetcherFor(Protocol):
+    """Builds a fetcher with the given jitter and settings overrides (any DtekSettings fields)."""
+
+    def __call__(self, random: float = 0.5, **values: Any) -> DtekFetcher: ...
+
+
 @pytest.fixture
-def fetcher_for(sleep: SleepRecorder) -> Callable[..., DtekFetcher]:
+def fetcher_for(sleep: SleepRecorder) -> FetcherFor:
     def build(random: float = 0.5, **values: Any) -> DtekFetcher:
         return DtekFetcher(make_settings(**values), sleep=sleep, random=lambda: random)
 
@@ -66,7 +72,7 @@ def fetcher_for(sleep: SleepRecorder) -> Callable[..., DtekFetcher]:
 
 
 @pytest.fixture
-def router() -> respx.MockRouter:
+def router() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mock:
         yield mock
 
@@ -85,7 +91,9 @@ def paths(router: respx.MockRouter) -> list[str]:
 # --- httpx backend, mocked with respx -----------------------------------------------------------------
 
 
-async def test_success_returns_decoded_page(router, fetcher_for, sleep) -> None:
+async def test_success_returns_decoded_page(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(return_value=html())
     async with fetcher_for() as fetcher:
@@ -95,7 +103,9 @@ async def test_success_returns_decoded_page(router, fetcher_for, sleep) -> None:
     assert sleep.delays == []
 
 
-async def test_warm_up_once_per_region_before_first_page_request(router, fetcher_for) -> None:
+async def test_warm_up_once_per_region_before_first_page_request(
+    router: respx.MockRouter, fetcher_for: FetcherFor
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(return_value=html())
     router.get(KREM_ROOT).mock(return_value=html(text="home"))
@@ -107,7 +117,9 @@ async def test_warm_up_once_per_region_before_first_page_request(router, fetcher
     assert paths(router) == [KEM_ROOT, KEM_PAGE, KEM_PAGE, KREM_ROOT, KREM_PAGE]
 
 
-async def test_block_drops_session_and_warms_up_again(router, fetcher_for) -> None:
+async def test_block_drops_session_and_warms_up_again(
+    router: respx.MockRouter, fetcher_for: FetcherFor
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(side_effect=[html(200, BLOCK_PAGE), html()])
     async with fetcher_for() as fetcher:
@@ -115,7 +127,9 @@ async def test_block_drops_session_and_warms_up_again(router, fetcher_for) -> No
     assert paths(router) == [KEM_ROOT, KEM_PAGE, KEM_ROOT, KEM_PAGE]
 
 
-async def test_retries_on_500_then_succeeds(router, fetcher_for, sleep, caplog) -> None:
+async def test_retries_on_500_then_succeeds(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(side_effect=[html(500, "oops"), html()])
     caplog.set_level(logging.DEBUG, logger="common.dtek.fetch")
@@ -132,7 +146,9 @@ async def test_retries_on_500_then_succeeds(router, fetcher_for, sleep, caplog) 
     assert router.routes[0].call_count == 1
 
 
-async def test_retries_on_429(router, fetcher_for, sleep) -> None:
+async def test_retries_on_429(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(side_effect=[html(429, "slow down"), html()])
     async with fetcher_for() as fetcher:
@@ -150,7 +166,13 @@ async def test_retries_on_429(router, fetcher_for, sleep) -> None:
         (0.999, [0.9995, 1.999, 2.9985]),
     ],
 )
-async def test_exponential_backoff_delays(router, fetcher_for, sleep, random, expected) -> None:
+async def test_exponential_backoff_delays(
+    router: respx.MockRouter,
+    fetcher_for: FetcherFor,
+    sleep: SleepRecorder,
+    random: float,
+    expected: list[float],
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(return_value=html(503, "unavailable"))
     fetcher = fetcher_for(
@@ -166,7 +188,9 @@ async def test_exponential_backoff_delays(router, fetcher_for, sleep, random, ex
     assert sleep.delays == pytest.approx(expected)
 
 
-async def test_gives_up_after_attempts_with_fetch_error(router, fetcher_for, sleep) -> None:
+async def test_gives_up_after_attempts_with_fetch_error(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(return_value=html(503, "unavailable"))
     async with fetcher_for(dtek_retry_attempts=3) as fetcher:
@@ -181,7 +205,9 @@ async def test_gives_up_after_attempts_with_fetch_error(router, fetcher_for, sle
     assert len(sleep.delays) == 2  # no pointless wait after the last attempt
 
 
-async def test_404_is_not_retried(router, fetcher_for, sleep) -> None:
+async def test_404_is_not_retried(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(return_value=html(404, "not found"))
     async with fetcher_for() as fetcher:
@@ -192,7 +218,9 @@ async def test_404_is_not_retried(router, fetcher_for, sleep) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 403])
-async def test_block_page_ends_in_blocked_page_error(router, fetcher_for, sleep, status) -> None:
+async def test_block_page_ends_in_blocked_page_error(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder, status: int
+) -> None:
     root = router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(return_value=html(status, BLOCK_PAGE))
     async with fetcher_for(dtek_retry_attempts=3) as fetcher:
@@ -203,7 +231,7 @@ async def test_block_page_ends_in_blocked_page_error(router, fetcher_for, sleep,
     assert len(sleep.delays) == 2
 
 
-async def test_last_failure_decides_the_error(router, fetcher_for) -> None:
+async def test_last_failure_decides_the_error(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(side_effect=[html(403, BLOCK_PAGE), html(502, "bad gateway")])
     async with fetcher_for(dtek_retry_attempts=2) as fetcher:
@@ -211,7 +239,9 @@ async def test_last_failure_decides_the_error(router, fetcher_for) -> None:
             await fetcher.fetch_page("kem")
 
 
-async def test_timeout_is_retried_then_fetch_error(router, fetcher_for, sleep) -> None:
+async def test_timeout_is_retried_then_fetch_error(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(side_effect=httpx.ReadTimeout("timed out"))
     async with fetcher_for(dtek_retry_attempts=3) as fetcher:
@@ -222,14 +252,16 @@ async def test_timeout_is_retried_then_fetch_error(router, fetcher_for, sleep) -
     assert len(sleep.delays) == 2
 
 
-async def test_network_error_then_success(router, fetcher_for) -> None:
+async def test_network_error_then_success(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(side_effect=[httpx.ConnectError("refused"), html()])
     async with fetcher_for() as fetcher:
         assert await fetcher.fetch_page("kem") == PAGE
 
 
-async def test_warm_up_failure_is_ignored(router, fetcher_for, sleep) -> None:
+async def test_warm_up_failure_is_ignored(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     root = router.get(KEM_ROOT).mock(side_effect=httpx.ConnectError("refused"))
     router.get(KEM_PAGE).mock(return_value=html())
     async with fetcher_for() as fetcher:
@@ -238,7 +270,7 @@ async def test_warm_up_failure_is_ignored(router, fetcher_for, sleep) -> None:
     assert sleep.delays == []
 
 
-async def test_browser_like_headers(router, fetcher_for) -> None:
+async def test_browser_like_headers(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     page = router.get(KEM_PAGE).mock(return_value=html())
     async with fetcher_for() as fetcher:
@@ -253,7 +285,7 @@ async def test_browser_like_headers(router, fetcher_for) -> None:
     assert page.called
 
 
-async def test_cookies_are_kept_per_region(router, fetcher_for) -> None:
+async def test_cookies_are_kept_per_region(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     template = "https://dtek.test/{region}/ua/shutdowns"
     router.get("https://dtek.test/").mock(
         side_effect=[
@@ -271,7 +303,7 @@ async def test_cookies_are_kept_per_region(router, fetcher_for) -> None:
     assert [call.request.headers.get("cookie") for call in krem.calls] == ["visid=B"]
 
 
-async def test_messages_carry_no_query_string(router, fetcher_for) -> None:
+async def test_messages_carry_no_query_string(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     template = "https://dtek.test/{region}/ua/shutdowns?token=s3cret"
     router.get("https://dtek.test/").mock(return_value=html(text="home"))
     router.get("https://dtek.test/kem/ua/shutdowns").mock(return_value=html(500, "oops"))
@@ -295,7 +327,9 @@ def ajax_router(router: respx.MockRouter, *answers: httpx.Response) -> tuple[res
     return page, ajax
 
 
-async def test_post_ajax_fetches_the_page_then_posts_like_its_script(router, fetcher_for) -> None:
+async def test_post_ajax_fetches_the_page_then_posts_like_its_script(
+    router: respx.MockRouter, fetcher_for: FetcherFor
+) -> None:
     page, ajax = ajax_router(router, answer({"result": True, "data": {}}))
     async with fetcher_for() as fetcher:
         assert await fetcher.post_ajax("kem", FORM) == {"result": True, "data": {}}
@@ -310,7 +344,9 @@ async def test_post_ajax_fetches_the_page_then_posts_like_its_script(router, fet
     assert page.call_count == 1
 
 
-async def test_post_ajax_uses_the_token_of_the_last_page_fetched(router, fetcher_for) -> None:
+async def test_post_ajax_uses_the_token_of_the_last_page_fetched(
+    router: respx.MockRouter, fetcher_for: FetcherFor
+) -> None:
     page, ajax = ajax_router(router, answer({"result": True}), answer({"result": True}))
     async with fetcher_for() as fetcher:
         await fetcher.fetch_page("kem")
@@ -329,7 +365,9 @@ async def test_post_ajax_uses_the_token_of_the_last_page_fetched(router, fetcher
         (b'{"result": false}', "result=false: no reason given"),
     ],
 )
-async def test_post_ajax_refuses_odd_answers(router, fetcher_for, sleep, body, reason) -> None:
+async def test_post_ajax_refuses_odd_answers(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder, body: bytes, reason: str
+) -> None:
     _, ajax = ajax_router(router, httpx.Response(200, content=body))
     async with fetcher_for() as fetcher:
         with pytest.raises(FetchError, match=reason) as caught:
@@ -340,7 +378,9 @@ async def test_post_ajax_refuses_odd_answers(router, fetcher_for, sleep, body, r
     assert sleep.delays == []
 
 
-async def test_post_ajax_block_starts_a_new_visitor_with_a_new_page(router, fetcher_for, sleep) -> None:
+async def test_post_ajax_block_starts_a_new_visitor_with_a_new_page(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     ajax_router(router, html(403, BLOCK_PAGE), answer({"result": True}))
     async with fetcher_for() as fetcher:
         assert await fetcher.post_ajax("kem", FORM) == {"result": True}
@@ -348,7 +388,9 @@ async def test_post_ajax_block_starts_a_new_visitor_with_a_new_page(router, fetc
     assert len(sleep.delays) == 1
 
 
-async def test_post_ajax_blocked_every_time_is_blocked_page_error(router, fetcher_for) -> None:
+async def test_post_ajax_blocked_every_time_is_blocked_page_error(
+    router: respx.MockRouter, fetcher_for: FetcherFor
+) -> None:
     _, ajax = ajax_router(router, *[html(200, BLOCK_PAGE)] * 3)
     async with fetcher_for(dtek_retry_attempts=3) as fetcher:
         with pytest.raises(BlockedPageError, match="after 3 attempts"):
@@ -356,7 +398,9 @@ async def test_post_ajax_blocked_every_time_is_blocked_page_error(router, fetche
     assert ajax.call_count == 3
 
 
-async def test_post_ajax_retries_server_errors_with_the_same_token(router, fetcher_for, sleep) -> None:
+async def test_post_ajax_retries_server_errors_with_the_same_token(
+    router: respx.MockRouter, fetcher_for: FetcherFor, sleep: SleepRecorder
+) -> None:
     page, ajax = ajax_router(router, answer({}, status=502), answer({"result": True}))
     async with fetcher_for() as fetcher:
         assert await fetcher.post_ajax("kem", FORM) == {"result": True}
@@ -365,7 +409,7 @@ async def test_post_ajax_retries_server_errors_with_the_same_token(router, fetch
     assert sleep.delays == [0.75]
 
 
-async def test_refused_token_is_not_reused(router, fetcher_for) -> None:
+async def test_refused_token_is_not_reused(router: respx.MockRouter, fetcher_for: FetcherFor) -> None:
     page, _ = ajax_router(router, answer({}, status=400), answer({"result": True}))
     async with fetcher_for() as fetcher:
         with pytest.raises(FetchError, match="HTTP 400"):
@@ -381,7 +425,9 @@ async def test_refused_token_is_not_reused(router, fetcher_for) -> None:
         TOKEN_PAGE.replace('content="/ua/ajax"', 'content="https://elsewhere.test/ua/ajax"'),
     ],
 )
-async def test_post_ajax_needs_a_token_for_this_site(router, fetcher_for, page) -> None:
+async def test_post_ajax_needs_a_token_for_this_site(
+    router: respx.MockRouter, fetcher_for: FetcherFor, page: str
+) -> None:
     router.get(KEM_ROOT).mock(return_value=html(text="home"))
     router.get(KEM_PAGE).mock(return_value=html(text=page))
     async with fetcher_for() as fetcher:
@@ -390,7 +436,7 @@ async def test_post_ajax_needs_a_token_for_this_site(router, fetcher_for, page) 
     assert paths(router) == [KEM_ROOT, KEM_PAGE]  # nothing was sent anywhere else
 
 
-def test_missing_curl_cffi_names_the_extra(monkeypatch) -> None:
+def test_missing_curl_cffi_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "curl_cffi", None)
     monkeypatch.setitem(sys.modules, "curl_cffi.requests", None)
     with pytest.raises(RuntimeError, match=r"uv sync --extra impersonate"):
@@ -461,7 +507,9 @@ async def fake_dtek() -> AsyncIterator[FakeDtek]:
 
 
 @pytest.mark.parametrize("backend", ["httpx", "curl_cffi"])
-async def test_real_server_page_with_warm_up_cookie(fake_dtek, fetcher_for, backend) -> None:
+async def test_real_server_page_with_warm_up_cookie(
+    fake_dtek: FakeDtek, fetcher_for: FetcherFor, backend: str
+) -> None:
     fetcher = fetcher_for(dtek_http_backend=backend, dtek_url_template=fake_dtek.template)
     async with fetcher:
         text = await fetcher.fetch_page("kem")
@@ -477,7 +525,9 @@ async def test_real_server_page_with_warm_up_cookie(fake_dtek, fetcher_for, back
 
 
 @pytest.mark.parametrize("backend", ["httpx", "curl_cffi"])
-async def test_real_server_block_403(fake_dtek, fetcher_for, sleep, backend) -> None:
+async def test_real_server_block_403(
+    fake_dtek: FakeDtek, fetcher_for: FetcherFor, sleep: SleepRecorder, backend: str
+) -> None:
     fake_dtek.blocked.add("kem")
     fetcher = fetcher_for(
         dtek_http_backend=backend, dtek_url_template=fake_dtek.template, dtek_retry_attempts=3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ DNEM_18_GPV11 = "----++++++++++++++--------------+++++++-------++"
 DNEM_18_GPV32 = "++++-------++++++++++++++--------------+++++++--"
 
 
-def mirror_page(capture, name: str, region: str = "kem") -> str:
+def mirror_page(capture: Callable[[str], str], name: str, region: str = "kem") -> str:
     """A page of our own builder around the `fact` and `preset` a public mirror extracted."""
     mirror = json.loads(capture(name))
     return page_html(region=region, fact=mirror["fact"], preset=mirror.get("preset"), streets={})
@@ -29,7 +30,7 @@ def mirror_page(capture, name: str, region: str = "kem") -> str:
 # --- real captures -------------------------------------------------------------------------------
 
 
-def test_dnem_capture(capture):
+def test_dnem_capture(capture: Callable[[str], str]) -> None:
     page = parse_page(capture("dnem-2025-12-18.html"))
     schedule = page.schedule
     assert schedule.region == "dnem"
@@ -49,7 +50,7 @@ def test_dnem_capture(capture):
     assert page.warnings == []
 
 
-def test_dnem_capture_slots_follow_raw_hour_values(capture):
+def test_dnem_capture_slots_follow_raw_hour_values(capture: Callable[[str], str]) -> None:
     """Cross-check every slot of one day against the raw values with an independent table."""
     html = capture("dnem-2025-12-18.html")
     start = html.index("DisconSchedule.fact = {") + len("DisconSchedule.fact = ")
@@ -63,7 +64,7 @@ def test_dnem_capture_slots_follow_raw_hour_values(capture):
             assert schedule.days[day][group] == expected
 
 
-def test_second_capture_differs_in_bytes_not_in_schedule(capture):
+def test_second_capture_differs_in_bytes_not_in_schedule(capture: Callable[[str], str]) -> None:
     first = parse_page(capture("dnem-2025-12-18.html"))
     second = parse_page(capture("dnem-2025-12-18-b.html"))
     assert first.csrf_token != second.csrf_token
@@ -71,7 +72,7 @@ def test_second_capture_differs_in_bytes_not_in_schedule(capture):
     assert first.schedule.content_hash() == second.schedule.content_hash()
 
 
-def test_legacy_2022_capture(capture):
+def test_legacy_2022_capture(capture: Callable[[str], str]) -> None:
     page = parse_page(capture("kem-2022-12-23-legacy.html"))
     schedule = page.schedule
     assert schedule.region == "kem"  # csrf-param read despite content-before-name attribute order
@@ -79,11 +80,12 @@ def test_legacy_2022_capture(capture):
     assert schedule.days == {}
     assert schedule.groups == {"1": "Група 1", "2": "Група 2", "3": "Група 3"}
     assert schedule.week[1]["1"] == "--------++++??????--------++++??????--------++++"
+    assert page.streets is not None
     assert list(page.streets) == [""]  # the old layout lists streets without settlements
     assert len(page.streets[""]) > 100
 
 
-def test_blocked_capture_is_blocked_not_empty(capture):
+def test_blocked_capture_is_blocked_not_empty(capture: Callable[[str], str]) -> None:
     html = capture("blocked-incapsula.html")
     assert is_block_page(html)
     with pytest.raises(BlockedPageError) as info:
@@ -91,7 +93,7 @@ def test_blocked_capture_is_blocked_not_empty(capture):
     assert info.value.kind == "blocked"
 
 
-def test_mirror_kem(capture):
+def test_mirror_kem(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-kem-2025-12-18.json")).schedule
     assert schedule.updated == datetime(2025, 12, 18, 6, 51, tzinfo=KYIV)
     assert schedule.days[date(2025, 12, 18)]["GPV1.1"] == "+++++++++++++++++++--------------+++++++-------+"
@@ -100,41 +102,42 @@ def test_mirror_kem(capture):
     assert schedule.week[1]["GPV3.2"] == "++??????????????+++++++??????????????+++++++????"
 
 
-def test_mirror_kem_november(capture):
+def test_mirror_kem_november(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-kem-2025-11-24.json")).schedule
     assert schedule.updated == datetime(2025, 11, 23, 22, 15, tzinfo=KYIV)
     assert sorted(schedule.days) == [date(2025, 11, 24), date(2025, 11, 25)]
     assert schedule.days[date(2025, 11, 24)]["GPV1.1"] == "----+++++++++++++---------------++++++++++++++++"
 
 
-def test_mirror_krem(capture):
+def test_mirror_krem(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-krem-2025-12-18.json", "krem")).schedule
     assert schedule.region == "krem"
     assert schedule.days[date(2025, 12, 18)]["GPV3.2"] == "+++++++++++---++++++++++++++-------+++++++++++++"
 
 
-def test_mirror_oem_november(capture):
+def test_mirror_oem_november(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-oem-2025-11-24.json", "oem")).schedule
     assert schedule.days[date(2025, 11, 24)]["GPV3.2"] == "++++--------------+++++++-------++++++++++++++++"
 
 
-def test_mirror_oem_stale_upstream(capture):
+def test_mirror_oem_stale_upstream(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-oem-2025-12-18.json", "oem")).schedule
     assert sorted(schedule.days) == [date(2025, 12, 18)]
     assert all(slots == "+" * 48 for slots in schedule.days[date(2025, 12, 18)].values())
     assert schedule.updated == datetime(2025, 12, 12, 18, 57, tzinfo=KYIV)
 
 
-def test_mirror_dnem_nothing_published_in_summer(capture):
+def test_mirror_dnem_nothing_published_in_summer(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-dnem-2026-08-21.json", "dnem")).schedule
     assert schedule.days == {}
+    assert schedule.updated is not None
     assert schedule.updated.isoformat() == "2026-07-24T08:30:00+03:00"  # summer time
     assert len(schedule.groups) == 24
     assert "GPV1001.1" in schedule.groups
     assert schedule.week[1]["GPV3.2"] == "+??????????????+++++++??????????????+++++++?????"
 
 
-def test_mirror_dnem_cek_groups(capture):
+def test_mirror_dnem_cek_groups(capture: Callable[[str], str]) -> None:
     schedule = parse_page(mirror_page(capture, "mirror-dnem-cek-2025-12-26.json", "dnem")).schedule
     assert sorted(schedule.days) == [date(2025, 12, 26), date(2025, 12, 27)]
     assert schedule.days[date(2025, 12, 27)]["GPV3.2"] == "------++++++++++++++-------+++++++----------++++"
@@ -158,7 +161,7 @@ def hours_object(value: str) -> dict[str, str]:
         (1784062800, date(2026, 7, 15)),  # summer date: a fixed +02:00 would say 14 July
     ],
 )
-def test_day_keys_across_daylight_saving_time(timestamp: int, expected: date):
+def test_day_keys_across_daylight_saving_time(timestamp: int, expected: date) -> None:
     html = page_html(
         region="kem", fact={"data": {str(timestamp): {"GPV1.1": hours_object("no")}}}, preset=None, streets={}
     )
@@ -167,19 +170,21 @@ def test_day_keys_across_daylight_saving_time(timestamp: int, expected: date):
     assert schedule.days[expected]["GPV1.1"] == "-" * 48
 
 
-def test_summer_update_time_has_summer_offset():
+def test_summer_update_time_has_summer_offset() -> None:
     html = page_html(region="oem", fact={"data": [], "update": "15.07.2026 09:05"}, preset=None, streets={})
-    assert parse_page(html).schedule.updated.isoformat() == "2026-07-15T09:05:00+03:00"
+    updated = parse_page(html).schedule.updated
+    assert updated is not None
+    assert updated.isoformat() == "2026-07-15T09:05:00+03:00"
 
 
-def test_empty_list_data_is_nothing_published_not_an_error():
+def test_empty_list_data_is_nothing_published_not_an_error() -> None:
     html = page_html(region="kem", fact={"data": [], "update": "01.08.2026 10:00"}, preset=None, streets={})
     schedule = parse_page(html).schedule
     assert schedule.days == {}
     assert schedule.groups == {}
 
 
-def test_every_hour_value_maps_to_half_hours():
+def test_every_hour_value_maps_to_half_hours() -> None:
     values = list(HOUR_VALUES)
     hours = {str(h): values[(h - 1) % len(values)] for h in range(1, 25)}
     html = page_html(region="kem", fact={"data": {"1766008800": {"GPV1.1": hours}}}, preset=None, streets={})
@@ -187,7 +192,7 @@ def test_every_hour_value_maps_to_half_hours():
     assert slots[:14] == "++" + "--" + "??" + "-+" + "+-" + "?+" + "+?"
 
 
-def test_unknown_and_missing_values_are_possible_outages_with_a_warning():
+def test_unknown_and_missing_values_are_possible_outages_with_a_warning() -> None:
     hours = hours_object("yes") | {"3": "blackout", "4": None}
     del hours["24"]
     html = page_html(region="kem", fact={"data": {"1766008800": {"GPV1.1": hours}}}, preset=None, streets={})
@@ -200,7 +205,7 @@ def test_unknown_and_missing_values_are_possible_outages_with_a_warning():
     assert any("missing" in w for w in page.warnings)
 
 
-def test_extra_groups_are_kept_with_their_names_or_keys():
+def test_extra_groups_are_kept_with_their_names_or_keys() -> None:
     fact = {
         "data": {
             "1766008800": {"GPV7.1": hours_object("no"), "GPV1001.2": hours_object("first")},
@@ -212,25 +217,25 @@ def test_extra_groups_are_kept_with_their_names_or_keys():
     assert schedule.sorted_groups() == ["GPV7.1", "GPV1001.2"]
 
 
-def test_generated_legacy_layout():
+def test_generated_legacy_layout() -> None:
     source = sample_schedule("kem", date(2026, 1, 5))
     schedule = parse_page(build_page(source, legacy=True)).schedule
     assert schedule.days == {}
     assert schedule.week == source.week
 
 
-def test_site_javascript_assignment_does_not_fool_the_parser():
+def test_site_javascript_assignment_does_not_fool_the_parser() -> None:
     html = build_page(sample_schedule("kem", date(2026, 1, 5)))
     assert html.index("DisconSchedule.fact = answer.fact;") < html.index("DisconSchedule.fact = {")
     assert parse_page(html).schedule.days
 
 
-def test_region_argument_wins_over_page():
+def test_region_argument_wins_over_page() -> None:
     html = build_page(sample_schedule("kem", date(2026, 1, 5)))
     assert parse_page(html, region="oem").schedule.region == "oem"
 
 
-def test_our_block_page_is_recognised():
+def test_our_block_page_is_recognised() -> None:
     assert is_block_page(BLOCK_PAGE)
     with pytest.raises(BlockedPageError):
         parse_page(BLOCK_PAGE)
@@ -250,12 +255,12 @@ def test_our_block_page_is_recognised():
         ('<script>DisconSchedule.fact = {"data": {"tomorrow": {}}}</script>', MalformedDataError),
     ],
 )
-def test_pages_that_are_not_schedules(html: str, error: type[Exception]):
+def test_pages_that_are_not_schedules(html: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_page(html)
 
 
-def test_truncated_pages():
+def test_truncated_pages() -> None:
     html = build_page(sample_schedule("kem", date(2026, 1, 5)))
     with pytest.raises(MalformedDataError, match="fact"):
         parse_page(html[: html.index("DisconSchedule.fact = {") + 200])
@@ -289,6 +294,6 @@ def schedules(draw: st.DrawFn) -> RegionSchedule:
 
 @settings(max_examples=150, deadline=None)
 @given(schedules())
-def test_round_trip_through_a_page(schedule: RegionSchedule):
+def test_round_trip_through_a_page(schedule: RegionSchedule) -> None:
     parsed = parse_page(build_page(schedule)).schedule
     assert parsed.to_canonical() == schedule.to_canonical()

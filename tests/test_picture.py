@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -47,7 +48,11 @@ def cell_colours(image: Image.Image, row_index: int, slot: int) -> set[tuple[int
     """Every colour inside a cell, a few pixels in from the edges that separators may cover."""
     left, top, right, bottom = cell_box(row_index, slot)
     inner = image.crop((left + 3, top + 3, right - 3, bottom - 3))
-    return {colour for _, colour in inner.getcolors(maxcolors=inner.width * inner.height)}
+    counted = inner.getcolors(maxcolors=inner.width * inner.height)
+    assert counted is not None  # maxcolors covers every pixel, so Pillow never gives up
+    colours = {colour for _, colour in counted if isinstance(colour, tuple) and len(colour) == 3}
+    assert len(colours) == len(counted)  # decode() made the image RGB
+    return colours
 
 
 def known_schedule() -> RegionSchedule:
@@ -183,7 +188,7 @@ def test_cache_evicts_the_least_recently_used() -> None:
     assert (cache.misses, cache.hits) == (4, 1)
 
 
-def test_a_region_of_pictures_renders(tmp_path) -> None:
+def test_a_region_of_pictures_renders(tmp_path: Path) -> None:
     schedule = sample_schedule("kyiv", TODAY)
     days = sorted(schedule.days)
     now = datetime(2025, 12, 18, 9, 10, tzinfo=KYIV)
@@ -198,7 +203,7 @@ def test_a_region_of_pictures_renders(tmp_path) -> None:
     assert Image.open(example).size == (picture.WIDTH, two_rows)
 
 
-def test_schedule_and_week_pictures_render_once_per_version_and_half_hour():
+def test_schedule_and_week_pictures_render_once_per_version_and_half_hour() -> None:
     today = date(2026, 11, 23)
     schedule = sample_schedule("kem", today)
     cache = PictureCache()
@@ -210,9 +215,11 @@ def test_schedule_and_week_pictures_render_once_per_version_and_half_hour():
     schedule_picture(cache, schedule, "GPV3.2", version="8", now=at_10)
     schedule_picture(cache, schedule, "GPV3.2", version="7", now=at_10 + timedelta(minutes=30))
     assert cache.misses == 3
+    assert first is not None
     assert Image.open(io.BytesIO(first)).height == picture_height(2)
     assert schedule_picture(cache, schedule, "GPV9.9", version="7", now=at_10) is None
     week = week_picture(cache, schedule, "GPV3.2", version="7")
+    assert week is not None
     assert Image.open(io.BytesIO(week)).height == picture_height(7)
     assert week_picture(cache, schedule, "GPV3.2", version="7") == week
     assert week_picture(cache, schedule, "GPV9.9", version="7") is None

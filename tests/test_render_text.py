@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -61,11 +62,11 @@ SCHEDULE = RegionSchedule(
         (111, "111 годин"),
     ],
 )
-def test_ukrainian_plural_hours(n: int, form: str):
+def test_ukrainian_plural_hours(n: int, form: str) -> None:
     assert catalog("uk").plural("plural.hours", n) == form
 
 
-def test_plural_categories_and_accusative():
+def test_plural_categories_and_accusative() -> None:
     assert [plural_category("uk", n) for n in (1, 3, 7, 13, 31)] == ["one", "few", "many", "many", "one"]
     assert [plural_category("en", n) for n in (0, 1, 2)] == ["other", "one", "other"]
     assert full_duration(timedelta(hours=1, minutes=1), "uk", accusative=True) == "1 годину 1 хвилину"
@@ -75,33 +76,36 @@ def test_plural_categories_and_accusative():
     assert age_text(timedelta(days=3, hours=2), "uk") == "3 дні"
 
 
-def test_catalogs_have_the_same_keys():
-    def keys(node, prefix=""):
+def test_catalogs_have_the_same_keys() -> None:
+    def keys(node: object, prefix: str = "") -> set[str]:
         if isinstance(node, dict):
             return {k for key, value in node.items() for k in keys(value, f"{prefix}{key}.")}
         return {prefix.rstrip(".")}
 
     uk, en = (keys(catalog(lang)._messages) for lang in LANGUAGES)
+
     # Plural tables differ by category (uk: one/few/many, en: one/other), everything else must match.
-    strip = lambda ks: {k.rsplit(".", 1)[0] if k.startswith("plural.") else k for k in ks}  # noqa: E731
+    def strip(ks: set[str]) -> set[str]:
+        return {k.rsplit(".", 1)[0] if k.startswith("plural.") else k for k in ks}
+
     assert strip(uk) == strip(en)
 
 
-def test_language_normalisation():
+def test_language_normalisation() -> None:
     assert normalise_language("en-US") == "en"
     assert normalise_language("uk_UA") == "uk"
     assert normalise_language("de") == "uk"
     assert normalise_language(None) == "uk"
 
 
-def test_day_headers():
+def test_day_headers() -> None:
     assert day_header(DAY, DAY, "uk") == "Сьогодні, чт 18.12"
     assert day_header(DAY + timedelta(days=1), DAY, "uk") == "Завтра, пт 19.12"
     assert day_header(DAY + timedelta(days=3), DAY, "uk") == "Нд 21.12"
     assert day_header(DAY, DAY, "en") == "Today, Thu 18.12"
 
 
-def test_schedule_text_in_ukrainian():
+def test_schedule_text_in_ukrainian() -> None:
     now = datetime(2025, 12, 18, 5, 50, tzinfo=KYIV)
     text = to_text(render_schedule(SCHEDULE, "GPV3.2", now=now, lang="uk", fetched_at=now))
     assert text.startswith("Київ · Черга 3.2")
@@ -116,7 +120,7 @@ def test_schedule_text_in_ukrainian():
     assert "застаріти" not in text
 
 
-def test_schedule_text_in_english_during_an_outage_and_stale():
+def test_schedule_text_in_english_during_an_outage_and_stale() -> None:
     now = datetime(2025, 12, 18, 10, 0, tzinfo=KYIV)
     fetched = now - timedelta(hours=5)
     text = to_text(render_schedule(SCHEDULE, "GPV3.2", now=now, lang="en", fetched_at=fetched, stale=True))
@@ -125,7 +129,7 @@ def test_schedule_text_in_english_during_an_outage_and_stale():
     assert "⚠️ Data may be out of date: last fetched 5 hours ago." in text
 
 
-def test_stale_note_in_ukrainian_uses_accusative():
+def test_stale_note_in_ukrainian_uses_accusative() -> None:
     now = datetime(2025, 12, 18, 10, 0, tzinfo=KYIV)
     rendered = render_schedule(
         SCHEDULE, "GPV3.2", now=now, lang="uk", fetched_at=now - timedelta(hours=1), stale=True
@@ -133,7 +137,7 @@ def test_stale_note_in_ukrainian_uses_accusative():
     assert "востаннє отримано 1 годину тому" in to_text(rendered)
 
 
-def test_nothing_published_and_unknown_now():
+def test_nothing_published_and_unknown_now() -> None:
     empty = RegionSchedule(region="dnem", updated=None, groups={"GPV1.1": "Черга 1.1"})
     text = to_text(render_schedule(empty, "GPV1.1", now=datetime(2026, 8, 21, 9, 0, tzinfo=KYIV), lang="uk"))
     assert "Дніпро · Черга 1.1" in text
@@ -141,7 +145,7 @@ def test_nothing_published_and_unknown_now():
     assert "Час оновлення ДТЕК невідомий" in text
 
 
-def test_totals_are_real_time_on_the_spring_dst_day():
+def test_totals_are_real_time_on_the_spring_dst_day() -> None:
     day = date(2026, 3, 29)  # 03:00 jumps to 04:00
     schedule = RegionSchedule(
         region="kem", updated=None, groups={"GPV1.1": "1.1"}, days={day: {"GPV1.1": "-" * 12 + "+" * 36}}
@@ -152,14 +156,14 @@ def test_totals_are_real_time_on_the_spring_dst_day():
     assert "00:00–06:00 no power (5 h)" in text  # only five real hours pass between 00:00 and 06:00
 
 
-def test_week_text():
+def test_week_text() -> None:
     text = to_text(render_week(SCHEDULE, "GPV3.2", lang="uk"))
     assert "Тижневий план можливих відключень" in text
     assert "Понеділок\n🟡 00:00–02:00" in text
     assert "Вівторок\nвідключень не заплановано" in text
 
 
-def test_change_notice_lists_the_half_hours_that_moved():
+def test_change_notice_lists_the_half_hours_that_moved() -> None:
     new = SLOTS[:28] + "--" + SLOTS[30:]  # 14:00–15:00 now no power
     event = ScheduleEvent(EventKind.CHANGED, "kem", "GPV3.2", DAY, SLOTS, new)
     text = to_text(render_event(event, group_name="Черга 3.2", today=DAY, lang="uk"))
@@ -172,7 +176,7 @@ def test_change_notice_lists_the_half_hours_that_moved():
     assert "скасовано" in to_text(render_event(removed, group_name="Черга 3.2", today=DAY, lang="uk"))
 
 
-def test_reminder_text():
+def test_reminder_text() -> None:
     now = datetime(2025, 12, 18, 7, 0, tzinfo=KYIV)
     reminders = plan_reminders(
         SCHEDULE.group_days("GPV3.2"),
@@ -185,7 +189,7 @@ def test_reminder_text():
     assert text == "⏰ Через 30 хвилин (08:00) відключення світла: Черга 3.2."
 
 
-def test_markup_is_applied_to_every_piece():
+def test_markup_is_applied_to_every_piece() -> None:
     class Html:
         def escape(self, text: str) -> str:
             return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -197,7 +201,7 @@ def test_markup_is_applied_to_every_piece():
     assert to_text(rendered, Html()) == "<b>A&lt;B</b>\n\nx &amp; y\n\n<b>S&gt;</b>\n&lt;i&gt;"
 
 
-def test_largest_real_schedule_fits_platform_limits(capture):
+def test_largest_real_schedule_fits_platform_limits(capture: Callable[[str], str]) -> None:
     page = parse_page(capture("dnem-2025-12-18.html"))
     now = datetime(2025, 12, 18, 12, 0, tzinfo=KYIV)
     every_group = "\n\n".join(
@@ -214,12 +218,12 @@ def test_largest_real_schedule_fits_platform_limits(capture):
     assert all(len(n) <= DISCORD_FIELD_NAME_LIMIT and len(v) <= DISCORD_FIELD_VALUE_LIMIT for n, v in fields)
 
 
-def test_split_text_cuts_a_single_overlong_line():
+def test_split_text_cuts_a_single_overlong_line() -> None:
     parts = split_text("x" * 5000, 4096)
     assert [len(p) for p in parts] == [4096, 904]
 
 
-def test_rendered_survives_json():
+def test_rendered_survives_json() -> None:
     now = datetime(2025, 12, 18, 5, 50, tzinfo=KYIV)
     rendered = render_schedule(SCHEDULE, "GPV3.2", now=now, lang="uk", fetched_at=now)
     assert rendered_from_json(json.loads(json.dumps(rendered_to_json(rendered)))) == rendered

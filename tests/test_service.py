@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -55,11 +56,12 @@ class Service:
     async def run(self, *args: str, cwd: Path = REPO_ROOT) -> tuple[int, str, str]:
         process = await self.start(*args, cwd=cwd)
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode is not None  # communicate() waits for the exit
         return process.returncode, stdout.decode(), stderr.decode()
 
 
 @pytest.fixture
-async def site():
+async def site() -> AsyncIterator[FakeDtekSite]:
     async with FakeDtekSite() as fake:
         fake.publish(sample_schedule("kem", TODAY))
         fake.publish(sample_schedule("oem", TODAY, groups=4))
@@ -71,7 +73,7 @@ def service(site: FakeDtekSite, tmp_path: Path) -> Service:
     return Service(site, tmp_path / "shared" / "schedules.db")
 
 
-async def test_once_then_show_matches_parse(site: FakeDtekSite, service: Service, tmp_path: Path):
+async def test_once_then_show_matches_parse(site: FakeDtekSite, service: Service, tmp_path: Path) -> None:
     code, _, stderr = await service.run("--once")
     assert code == 0, stderr
     assert "scrape region=kem outcome=ok" in stderr
@@ -88,7 +90,7 @@ async def test_once_then_show_matches_parse(site: FakeDtekSite, service: Service
     assert set(expected["days"]) == {TODAY.isoformat(), date.fromordinal(TODAY.toordinal() + 1).isoformat()}
 
 
-async def test_show_rendered_text_and_picture(service: Service, tmp_path: Path):
+async def test_show_rendered_text_and_picture(service: Service, tmp_path: Path) -> None:
     assert (await service.run("--once"))[0] == 0
     code, out, _ = await service.run("show", "3.2", "--region", "kem")
     assert code == 0
@@ -108,7 +110,7 @@ async def test_show_rendered_text_and_picture(service: Service, tmp_path: Path):
     assert picture.read_bytes().startswith(b"\x89PNG")
 
 
-async def test_show_bad_input(service: Service):
+async def test_show_bad_input(service: Service) -> None:
     assert (await service.run("--once"))[0] == 0
     code, out, err = await service.run("show", "9.9", "--region", "kem")
     assert (code, out) == (2, "")
@@ -122,7 +124,7 @@ async def test_show_bad_input(service: Service):
     assert "regions in the DB: kem, oem" in err
 
 
-async def test_blocked_region_fails_the_run_and_keeps_good_data(site: FakeDtekSite, service: Service):
+async def test_blocked_region_fails_the_run_and_keeps_good_data(site: FakeDtekSite, service: Service) -> None:
     assert (await service.run("--once"))[0] == 0
     _, before, _ = await service.run("show", "3.2", "--region", "oem", "--json")
     site.blocked.add("oem")
@@ -135,7 +137,7 @@ async def test_blocked_region_fails_the_run_and_keeps_good_data(site: FakeDtekSi
     assert after == before
 
 
-async def test_nothing_published_is_recorded(site: FakeDtekSite, service: Service):
+async def test_nothing_published_is_recorded(site: FakeDtekSite, service: Service) -> None:
     empty = RegionSchedule(region="kem", updated=datetime(2026, 8, 1, 10, 0, tzinfo=KYIV))
     site.pages["kem"] = build_page(empty)
     code, _, stderr = await service.run("--once")
@@ -143,7 +145,7 @@ async def test_nothing_published_is_recorded(site: FakeDtekSite, service: Servic
     assert "scrape region=kem outcome=nothing-published" in stderr
 
 
-async def test_health(site: FakeDtekSite, service: Service):
+async def test_health(site: FakeDtekSite, service: Service) -> None:
     # The fixture's 0.02-minute interval would make "recent" mean 2.4 s: too tight on a busy machine.
     service.env["SCRAPE_INTERVAL_MINUTES"] = "30"
     code, _, err = await service.run("health")
@@ -164,7 +166,7 @@ async def test_health(site: FakeDtekSite, service: Service):
     assert "krem: never scraped successfully" in err
 
 
-async def test_runs_until_sigterm(service: Service):
+async def test_runs_until_sigterm(service: Service) -> None:
     process = await service.start()
     db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
     for _ in range(200):  # the service scrapes every ~1.2 s here; wait for two cycles
@@ -187,7 +189,7 @@ async def _successful_scrapes(db: Path) -> int:
         return sum(s.outcome == "ok" for s in await reader.recent_scrapes(limit=100))
 
 
-async def test_demo_runs_offline(service: Service, tmp_path: Path):
+async def test_demo_runs_offline(service: Service, tmp_path: Path) -> None:
     code, out, err = await service.run("demo", cwd=tmp_path)
     assert code == 0, err
     assert (tmp_path / "data" / "demo.db").exists()
@@ -195,7 +197,7 @@ async def test_demo_runs_offline(service: Service, tmp_path: Path):
     assert "Сьогодні," in out
 
 
-async def test_invalid_settings_are_one_clear_line(service: Service):
+async def test_invalid_settings_are_one_clear_line(service: Service) -> None:
     service.env["DTEK_REGIONS"] = "kem,atlantis"
     code, out, err = await service.run("--once")
     assert (code, out) == (2, "")

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
-from common.clock import KYIV
+from common.clock import KYIV, Now
 from common.dtek.errors import FetchError
 from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
+from common.dtek.parse import Streets
 from common.schedule import RegionSchedule
 from common.settings import DtekSettings, SourceSettings
 from common.source import (
     CachedSource,
     RefreshTooSoon,
+    ScheduleLoader,
     ScrapeLoader,
     SharedDbLoader,
     Snapshot,
@@ -60,20 +64,40 @@ class CountingLoader:
     async def version(self, region: str) -> str | None:
         return None
 
-    async def streets(self, region: str):
+    async def streets(self, region: str) -> Streets | None:
         return None
 
     async def aclose(self) -> None:
         pass
 
 
-def cached(loader, clock: FakeClock, now=lambda: NOW, **options) -> CachedSource:
-    options.setdefault("ttl_seconds", 1800)
-    options.setdefault("stale_after", timedelta(minutes=90))
-    return CachedSource(loader, clock=clock, now=now, **options)
+class Tuning(TypedDict, total=False):
+    """The CachedSource settings a test may choose; the rest keep CachedSource's defaults."""
+
+    force_interval_seconds: float
+    failure_cooldown_seconds: float | None
 
 
-async def test_single_flight_under_many_concurrent_misses():
+def cached(
+    loader: ScheduleLoader,
+    clock: FakeClock,
+    now: Now = lambda: NOW,
+    ttl_seconds: float = 1800,
+    **tuning: Unpack[Tuning],
+) -> CachedSource:
+    return CachedSource(
+        loader, clock=clock, now=now, ttl_seconds=ttl_seconds, stale_after=timedelta(minutes=90), **tuning
+    )
+
+
+async def loaded(pending: Awaitable[Snapshot | None]) -> Snapshot:
+    """What a source call returns, when the test has made sure there is data."""
+    snapshot = await pending
+    assert snapshot is not None
+    return snapshot
+
+
+async def test_single_flight_under_many_concurrent_misses() -> None:
     loader, clock = CountingLoader(), FakeClock()
     source = cached(loader, clock)
     loader.gate.clear()
@@ -83,10 +107,10 @@ async def test_single_flight_under_many_concurrent_misses():
     loader.gate.set()
     results = await asyncio.gather(*waiters)
     assert loader.loads == 1
-    assert {r.version for r in results} == {"v1"}
+    assert {r.version if r else None for r in results} == {"v1"}
 
 
-async def test_a_cancelled_caller_does_not_cancel_the_shared_load():
+async def test_a_cancelled_caller_does_not_cancel_the_shared_load() -> None:
     loader, clock = CountingLoader(), FakeClock()
     source = cached(loader, clock)
     loader.gate.clear()
@@ -95,44 +119,44 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_load():
     await asyncio.sleep(0.01)
     impatient.cancel()
     loader.gate.set()
-    assert (await patient).version == "v1"
+    assert (await loaded(patient)).version == "v1"
     assert loader.loads == 1
 
 
-async def test_ttl_expiry_with_a_fake_clock():
+async def test_ttl_expiry_with_a_fake_clock() -> None:
     loader, clock = CountingLoader(), FakeClock()
     source = cached(loader, clock, ttl_seconds=1800)
-    assert (await source.get("kem")).version == "v1"
+    assert (await loaded(source.get("kem"))).version == "v1"
     clock.seconds += 1799
-    assert (await source.get("kem")).version == "v1"
+    assert (await loaded(source.get("kem"))).version == "v1"
     assert loader.loads == 1
     clock.seconds += 2
-    assert (await source.get("kem")).version == "v2"
+    assert (await loaded(source.get("kem"))).version == "v2"
     assert loader.loads == 2
 
 
-async def test_stale_if_error_and_cooldown():
+async def test_stale_if_error_and_cooldown() -> None:
     loader, clock = CountingLoader(), FakeClock()
     source = cached(loader, clock, failure_cooldown_seconds=300)
-    good = await source.get("kem")
+    good = await loaded(source.get("kem"))
     assert not good.stale
     loader.fail = True
     clock.seconds += 1801
-    stale = await source.get("kem")
+    stale = await loaded(source.get("kem"))
     assert stale.stale
-    assert "HTTP 503" in stale.error
+    assert "HTTP 503" in (stale.error or "")
     assert stale.schedule == good.schedule
     assert loader.loads == 2
     for _ in range(5):  # users asking again during the cooldown do not reach upstream
-        assert (await source.get("kem")).stale
+        assert (await loaded(source.get("kem"))).stale
     assert loader.loads == 2
     clock.seconds += 301
     loader.fail = False
-    assert not (await source.get("kem")).stale
+    assert not (await loaded(source.get("kem"))).stale
     assert loader.loads == 3
 
 
-async def test_failure_without_earlier_data_is_unavailable():
+async def test_failure_without_earlier_data_is_unavailable() -> None:
     loader, clock = CountingLoader(), FakeClock()
     loader.fail = True
     source = cached(loader, clock)
@@ -140,27 +164,27 @@ async def test_failure_without_earlier_data_is_unavailable():
         await source.get("kem")
 
 
-async def test_old_data_is_marked_stale_by_age():
+async def test_old_data_is_marked_stale_by_age() -> None:
     loader, clock = CountingLoader(), FakeClock()
     later = NOW + timedelta(minutes=91)
     source = cached(loader, clock, now=lambda: later)
-    snapshot = await source.get("kem")
+    snapshot = await loaded(source.get("kem"))
     assert snapshot.stale
     assert snapshot.error is None
     assert snapshot.age(later) == timedelta(minutes=91)
 
 
-async def test_forced_refresh_is_rate_limited_bot_wide():
+async def test_forced_refresh_is_rate_limited_bot_wide() -> None:
     loader, clock = CountingLoader(), FakeClock()
     source = cached(loader, clock, force_interval_seconds=300)
     await source.get("kem")
-    assert (await source.refresh("kem", force=True)).version == "v2"
+    assert (await loaded(source.refresh("kem", force=True))).version == "v2"
     with pytest.raises(RefreshTooSoon) as info:
         await source.refresh("oem", force=True)  # another region, same bot-wide limit
     assert 299 <= info.value.retry_after <= 300
     assert loader.loads == 2
     clock.seconds += 301
-    assert (await source.refresh("oem", force=True)).version == "v3"
+    assert (await loaded(source.refresh("oem", force=True))).version == "v3"
 
 
 # --- shared mode -----------------------------------------------------------------------------------
@@ -171,7 +195,7 @@ async def save(db: Path, schedule: RegionSchedule, at: datetime = NOW) -> None:
         await writer.save(schedule, streets=SAMPLE_STREETS, fetched_at=at, duration_seconds=1.0)
 
 
-async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path: Path):
+async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path: Path) -> None:
     db = tmp_path / "shared" / "schedules.db"
     source = cached(SharedDbLoader(db, now=lambda: NOW), FakeClock())
     assert await source.get("kem") is None  # "no data yet", not an error
@@ -184,25 +208,26 @@ async def test_shared_mode_tolerates_a_missing_file_then_picks_data_up(tmp_path:
     await source.aclose()
 
 
-async def test_shared_mode_cheap_version_check_finds_a_new_version(tmp_path: Path):
+async def test_shared_mode_cheap_version_check_finds_a_new_version(tmp_path: Path) -> None:
     db = tmp_path / "schedules.db"
     await save(db, sample_schedule("kem", TODAY))
     source = cached(SharedDbLoader(db, now=lambda: NOW), FakeClock())
-    assert (await source.get("kem")).version == "1"
+    assert (await loaded(source.get("kem"))).version == "1"
     changed = sample_schedule("kem", TODAY, groups=2)
     await save(db, changed)
-    assert (await source.get("kem")).version == "1"  # still cached
-    latest = await source.latest("kem")
+    assert (await loaded(source.get("kem"))).version == "1"  # still cached
+    latest = await loaded(source.latest("kem"))
     assert latest.version == "2"
     assert latest.schedule.to_canonical() == changed.to_canonical()
     await source.aclose()
 
 
-async def test_shared_connection_is_read_only(tmp_path: Path):
+async def test_shared_connection_is_read_only(tmp_path: Path) -> None:
     db = tmp_path / "schedules.db"
     await save(db, sample_schedule("kem", TODAY))
     loader = SharedDbLoader(db, now=lambda: NOW)
     await loader.load("kem")
+    assert loader._reader is not None
     connection = loader._reader._db  # the bot's own connection to the shared DB
     with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only|attempt to write"):
         await connection.execute("DELETE FROM scrapes")
@@ -212,13 +237,13 @@ async def test_shared_connection_is_read_only(tmp_path: Path):
 # --- standalone mode -------------------------------------------------------------------------------
 
 
-async def test_standalone_mode_scrapes_the_fake_site():
+async def test_standalone_mode_scrapes_the_fake_site() -> None:
     async with FakeDtekSite() as site:
         site.publish(sample_schedule("kem", TODAY), streets=SAMPLE_STREETS)
         settings = SourceSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
         source = create_source(settings, now=lambda: NOW)
         assert source.mode == "standalone"
-        snapshot = await source.get("kem")
+        snapshot = await loaded(source.get("kem"))
         assert snapshot.schedule.days[TODAY]["GPV3.2"] == sample_schedule("kem", TODAY).days[TODAY]["GPV3.2"]
         assert snapshot.version == snapshot.schedule.content_hash()
         assert await source.streets("kem") == SAMPLE_STREETS
@@ -227,7 +252,7 @@ async def test_standalone_mode_scrapes_the_fake_site():
         await source.aclose()
 
 
-async def test_standalone_block_serves_last_good_data_marked_stale():
+async def test_standalone_block_serves_last_good_data_marked_stale() -> None:
     async with FakeDtekSite() as site:
         site.publish(sample_schedule("kem", TODAY))
         fetcher = DtekFetcher(
@@ -235,17 +260,17 @@ async def test_standalone_block_serves_last_good_data_marked_stale():
         )
         clock = FakeClock()
         source = cached(ScrapeLoader(fetcher, now=lambda: NOW), clock)
-        good = await source.get("kem")
+        good = await loaded(source.get("kem"))
         site.blocked.add("kem")
         clock.seconds += 1801
-        stale = await source.get("kem")
+        stale = await loaded(source.get("kem"))
         assert stale.stale
-        assert "blocked" in stale.error
+        assert "blocked" in (stale.error or "")
         assert stale.schedule == good.schedule
         await source.aclose()
 
 
-def test_settings_choose_the_mode(tmp_path: Path):
+def test_settings_choose_the_mode(tmp_path: Path) -> None:
     shared = create_source(
         SourceSettings(schedule_db_url=f"sqlite:///{tmp_path}/s.db", _env_file=None), now=lambda: NOW
     )
@@ -260,6 +285,6 @@ def test_settings_choose_the_mode(tmp_path: Path):
         )
 
 
-def test_snapshot_age():
+def test_snapshot_age() -> None:
     snapshot = Snapshot(RegionSchedule(region="kem", updated=None), "1", NOW)
     assert snapshot.age(NOW + timedelta(hours=2)) == timedelta(hours=2)

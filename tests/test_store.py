@@ -6,8 +6,10 @@ import asyncio
 import json
 import sqlite3
 import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,9 +17,11 @@ from common.clock import KYIV
 from common.schedule import RegionSchedule
 from common.store import (
     SCHEMA_VERSION,
+    SaveResult,
     ScheduleReader,
     ScheduleWriter,
     SchemaVersionError,
+    StoredSchedule,
     database_path,
 )
 from tests.store_helpers.versions import schedule_for
@@ -29,7 +33,9 @@ ON, OFF, MAYBE = "+" * 48, "-" * 48, "?" * 48
 HALF = "+" * 24 + "-" * 24
 
 
-def make_schedule(days: dict[date, dict[str, str]], *, region: str | None = "kem", week_slots: str = MAYBE):
+def make_schedule(
+    days: Mapping[date, Mapping[str, str]], *, region: str | None = "kem", week_slots: str = MAYBE
+) -> RegionSchedule:
     return RegionSchedule(
         region=region,
         updated=datetime(2025, 12, 18, 20, 0, tzinfo=KYIV),
@@ -48,21 +54,26 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def writer(db_path: Path):
+async def writer(db_path: Path) -> AsyncIterator[ScheduleWriter]:
     async with await ScheduleWriter.open(db_path) as writer:
         yield writer
 
 
-async def save(writer: ScheduleWriter, schedule: RegionSchedule, at: datetime = T0, streets=None):
+async def save(
+    writer: ScheduleWriter,
+    schedule: RegionSchedule,
+    at: datetime = T0,
+    streets: Mapping[str, Sequence[str]] | None = None,
+) -> SaveResult:
     return await writer.save(schedule, streets=streets, fetched_at=at, duration_seconds=2.5)
 
 
-async def load(db_path: Path, region: str = "kem"):
+async def load(db_path: Path, region: str = "kem") -> StoredSchedule | None:
     async with await ScheduleReader.open(db_path) as reader:
         return await reader.load(region)
 
 
-def raw_query(path: Path, sql: str) -> list[tuple]:
+def raw_query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as db:
         return db.execute(sql).fetchall()
 
@@ -250,7 +261,7 @@ async def test_nothing_published_is_saved_as_empty_days(writer: ScheduleWriter, 
 async def test_streets_rewritten_only_when_changed(writer: ScheduleWriter, db_path: Path) -> None:
     first = {"м. Київ": ["вул. Хрещатик", "вул. Велика Васильківська"], "с. Гора": [""]}
 
-    def saved_at() -> list[tuple]:
+    def saved_at() -> list[tuple[Any, ...]]:
         return raw_query(db_path, "SELECT saved_at FROM streets")
 
     await save(writer, BASE, T0, streets=first)
@@ -352,7 +363,7 @@ async def test_reader_cannot_write(writer: ScheduleWriter, db_path: Path) -> Non
     await save(writer, BASE)
     async with await ScheduleReader.open(db_path) as reader:
         connection = reader._db
-        assert await connection.execute_fetchall("PRAGMA query_only") == [(1,)]
+        assert [tuple(row) for row in await connection.execute_fetchall("PRAGMA query_only")] == [(1,)]
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             await connection.execute("DELETE FROM day_slots")
     stored = await load(db_path)
