@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from common.clock import KYIV
 
@@ -40,12 +40,22 @@ def is_day_slots(value: object) -> bool:
     )
 
 
-def group_sort_key(group: str) -> tuple[Any, ...]:
+def group_sort_key(group: str) -> tuple[tuple[int, int, str], ...]:
     """Orders ``GPV2.1`` before ``GPV10.1`` and plain ids like ``"3"`` numerically."""
-    parts: list[Any] = []
+    parts: list[tuple[int, int, str]] = []
     for chunk in group.removeprefix("GPV").split("."):
         parts.append((0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk))
     return tuple(parts)
+
+
+class CanonicalSchedule(TypedDict):
+    """The canonical JSON shape of a ``RegionSchedule``: ISO dates and times, keys in sorted order."""
+
+    region: str | None
+    updated: str | None
+    groups: dict[str, str]
+    days: dict[str, dict[str, str]]
+    week: dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ class RegionSchedule:
     def sorted_groups(self) -> list[str]:
         return sorted(self.groups, key=group_sort_key)
 
-    def to_canonical(self) -> dict[str, Any]:
+    def to_canonical(self) -> CanonicalSchedule:
         """The canonical JSON shape (a contract other tools compare against)."""
         return {
             "region": self.region,

@@ -7,10 +7,10 @@ it within the platforms' limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import NotRequired, Protocol, TypedDict
 
 from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
@@ -51,7 +51,21 @@ class Rendered:
     notes: tuple[str, ...] = ()
 
 
-def rendered_to_json(rendered: Rendered) -> dict[str, Any]:
+class SectionJson(TypedDict):
+    title: str
+    lines: list[str]
+
+
+class RenderedJson(TypedDict):
+    """A ``Rendered`` as JSON; the reader takes a missing lead, sections or notes as none."""
+
+    title: str
+    lead: NotRequired[str | None]
+    sections: NotRequired[list[SectionJson]]
+    notes: NotRequired[list[str]]
+
+
+def rendered_to_json(rendered: Rendered) -> RenderedJson:
     """A JSON-ready form, so a message can wait in the outbox and be marked up by the bot that sends it."""
     return {
         "title": rendered.title,
@@ -61,7 +75,7 @@ def rendered_to_json(rendered: Rendered) -> dict[str, Any]:
     }
 
 
-def rendered_from_json(data: Mapping[str, Any]) -> Rendered:
+def rendered_from_json(data: RenderedJson) -> Rendered:
     return Rendered(
         title=data["title"],
         lead=data.get("lead"),
