@@ -102,7 +102,7 @@ class FakeDtekSite:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]  # (host, port) of the one site just started
 
     async def stop(self) -> None:
         if self._runner:
