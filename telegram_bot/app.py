@@ -82,13 +82,16 @@ async def on_error(event: ErrorEvent, bot: Bot, ctx: BotContext) -> bool:
     message = update.message or (query.message if query else None)
     user = update.message.from_user if update.message else (query.from_user if query else None)
     t = catalog(await apology_language(ctx, message.chat.id if message else None, user))
-    try:
-        if query is not None:
-            await query.answer()  # stop the button's spinner
-        if message is not None:
+    if query is not None:
+        # Stops the button's spinner; fails when the handler already answered, which is no reason to
+        # leave out the apology.
+        with contextlib.suppress(Exception):
+            await query.answer()
+    if message is not None:
+        try:
             await bot.send_message(message.chat.id, t("bot.error"))
-    except Exception:
-        log.warning("could not apologise for update %s", update.update_id)
+        except Exception:
+            log.warning("could not apologise for update %s", update.update_id)
     return True
 
 

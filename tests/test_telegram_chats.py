@@ -106,7 +106,10 @@ async def test_address_questions_force_a_reply_in_a_private_mode_group(telegram,
     await member.press("м. Київ", chat=group)
     street = await member.wait_for_message("Введіть назву вулиці", chat=group)
     assert street.forces_reply_from(member.id)
-    await member.reply(street, "хрещ")
+    await member.reply(street, "жодної такої")
+    retry = await member.wait_for_message("Нічого не знайдено за «жодної такої»", chat=group)
+    assert retry.forces_reply_from(member.id)  # the retry, too, must reach the bot
+    await member.reply(retry, "хрещ")
     await member.wait_for_message("Оберіть вулицю", chat=group)
     await member.press("вул. Хрещатик", chat=group)
     house = await member.wait_for_message("Введіть номер будинку", chat=group)

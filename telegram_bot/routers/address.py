@@ -144,7 +144,7 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
         await message.answer(t("bot.address_unavailable"))
         return
     if info is None:
-        await message.answer(HTML.escape(t("bot.address_not_found", house=echo(house))))
+        await ask(message, message.from_user, HTML.escape(t("bot.address_not_found", house=echo(house))))
         return
     await state.clear()
     address = ", ".join(part for part in (settlement, street, echo(house)) if part)
@@ -177,7 +177,9 @@ async def offer(
     it answers, unique in the chat, so a button of an older list never picks from this one."""
     choices = search(candidates, (message.text or "")[:MAX_INPUT])
     if not choices:
-        await message.answer(HTML.escape(t("bot.address_nothing", text=echo(message.text or ""))))
+        await ask(
+            message, message.from_user, HTML.escape(t("bot.address_nothing", text=echo(message.text or "")))
+        )
         return
     await state.update_data(choices=choices, generation=message.message_id)
     await message.answer(title, reply_markup=choice_list(step, choices, message.message_id))
