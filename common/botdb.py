@@ -453,9 +453,10 @@ class BotDB(Database):
 
     async def stats(self) -> BotStats:
         async with self._lock, transaction(self._db):  # one read transaction: the numbers agree
-            by_state = dict(
-                await self._db.execute_fetchall("SELECT active, count(*) FROM recipients GROUP BY active")
+            states = await self._db.execute_fetchall(
+                "SELECT active, count(*) FROM recipients GROUP BY active"
             )
+            by_state: dict[int, int] = {active: count for active, count in states}
             groups = await self._db.execute_fetchall(
                 "SELECT s.region, s.grp, count(*) FROM subscriptions s"
                 " JOIN recipients r ON r.id = s.recipient_id WHERE r.active = 1 GROUP BY s.region, s.grp"
@@ -522,7 +523,7 @@ class BotDB(Database):
 
     async def _outbox_counts(self) -> dict[str, int]:
         rows = await self._db.execute_fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
-        return {status: 0 for status in OUTBOX_STATUSES} | dict(rows)
+        return {status: 0 for status in OUTBOX_STATUSES} | {status: count for status, count in rows}
 
     async def _insert_event(self, event: ScheduleEvent, detected: str) -> int:
         cursor = await self._db.execute(

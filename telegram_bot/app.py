@@ -147,8 +147,8 @@ class TelegramApp:
 
     async def run(self, *, handle_signals: bool = True) -> None:
         try:
-            if self.settings.telegram_webhook_url:
-                await self._run_webhook(handle_signals=handle_signals)
+            if url := self.settings.telegram_webhook_url:
+                await self._run_webhook(url, handle_signals=handle_signals)
             else:
                 await self._run_polling(handle_signals=handle_signals)
         finally:
@@ -186,7 +186,8 @@ class TelegramApp:
             await polling
             raise
 
-    async def _run_webhook(self, *, handle_signals: bool) -> None:
+    async def _run_webhook(self, url: str, *, handle_signals: bool) -> None:
+        """Serves the updates Telegram posts to ``url`` (the public base URL) + WEBHOOK_PATH until stopped."""
         settings = self.settings
         if handle_signals:
             loop = asyncio.get_running_loop()
@@ -198,9 +199,7 @@ class TelegramApp:
         app = web.Application()
         SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
         setup_application(app, self.dispatcher, bot=self.bot)
-        await self.bot.set_webhook(
-            f"{settings.telegram_webhook_url.rstrip('/')}{WEBHOOK_PATH}", secret_token=secret
-        )
+        await self.bot.set_webhook(f"{url.rstrip('/')}{WEBHOOK_PATH}", secret_token=secret)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
