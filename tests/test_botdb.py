@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +35,7 @@ def changed(group: str = "GPV1.1", day: date = D1, region: str = "kem") -> Sched
     return ScheduleEvent(EventKind.CHANGED, region, group, day, ON, OFF)
 
 
-def raw_query(path: Path, sql: str) -> list[tuple]:
+def raw_query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as db:
         return db.execute(sql).fetchall()
 
@@ -47,7 +49,7 @@ def item(recipient: str, key: str, not_before: datetime = T0, text: str = "Св�
     return OutboxItem(recipient, key, {"text": text}, not_before)
 
 
-def outbox_rows(path: Path) -> list[tuple]:
+def outbox_rows(path: Path) -> list[tuple[Any, ...]]:
     return raw_query(path, "SELECT dedupe_key, status, attempts, last_error FROM outbox ORDER BY id")
 
 
@@ -58,7 +60,7 @@ async def stored(db: BotDB, recipient_id: str) -> Recipient:
 
 
 @pytest.fixture
-async def db(db_path: Path):
+async def db(db_path: Path) -> AsyncIterator[BotDB]:
     async with await BotDB.open(db_path, now=lambda: T0) as db:
         yield db
 
@@ -250,7 +252,9 @@ async def test_settings_round_trip(people: BotDB) -> None:
         (lambda db: db.ensure_recipient("3", "de"), ValueError),
     ],
 )
-async def test_bad_settings_are_refused(people: BotDB, setting, error: type[Exception]) -> None:
+async def test_bad_settings_are_refused(
+    people: BotDB, setting: Callable[[BotDB], Awaitable[object]], error: type[Exception]
+) -> None:
     before = await people.get_recipient("1")
     with pytest.raises(error):
         await setting(people)

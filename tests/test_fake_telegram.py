@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -30,6 +31,7 @@ from aiogram.types import (
 from PIL import Image
 
 from tests.fakes.telegram import FakeTelegram, FakeUser
+from tests.known import known
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:TEST-TOKEN"
@@ -59,7 +61,8 @@ def make_router() -> Router:
 
     @router.callback_query(F.data.startswith("queue:"))
     async def choose(callback: CallbackQuery) -> None:
-        queue = callback.data.removeprefix("queue:")
+        queue = known(callback.data).removeprefix("queue:")  # the filter matched it
+        assert isinstance(callback.message, Message)  # the fake sends every pressed message
         await callback.message.edit_text(f"Обрано чергу {queue}")
         await callback.answer("Збережено")
 
@@ -77,20 +80,20 @@ def png(width: int = 4, height: int = 3) -> bytes:
 
 
 @pytest.fixture
-async def telegram():
+async def telegram() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(bot_id=BOT_ID, username="fake_test_bot") as server:
         yield server
 
 
 @pytest.fixture
-async def bot(telegram: FakeTelegram):
+async def bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
     bot = telegram.make_bot(TOKEN)
     yield bot
     await bot.session.close()
 
 
 @pytest.fixture
-async def polling(telegram: FakeTelegram, bot: Bot):
+async def polling(telegram: FakeTelegram, bot: Bot) -> AsyncIterator[Dispatcher]:
     """The router above, long-polling the fake until the test ends."""
     dispatcher = Dispatcher()
     dispatcher.include_router(make_router())
@@ -205,8 +208,8 @@ async def test_get_updates_waits_for_an_update_and_honours_offset(bot: Bot, alic
     updates = await waiting
 
     assert time.monotonic() - started < 1.0  # answered when the update came, not at the timeout
-    assert [update.message.text for update in updates] == ["hello"]
-    assert updates[0].message.from_user.id == alice.id
+    assert [known(update.message).text for update in updates] == ["hello"]
+    assert known(known(updates[0].message).from_user).id == alice.id
     assert await bot.get_updates(offset=updates[0].update_id, timeout=0) == updates  # not confirmed yet
     assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == []
 
@@ -221,8 +224,10 @@ async def test_command_entities_mark_a_leading_command(bot: Bot, alice: FakeUser
 
     first, second = await bot.get_updates(timeout=0)
 
-    assert [(e.type, e.offset, e.length) for e in first.message.entities] == [("bot_command", 0, 20)]
-    assert second.message.entities is None
+    assert [(e.type, e.offset, e.length) for e in known(known(first.message).entities)] == [
+        ("bot_command", 0, 20)
+    ]
+    assert known(second.message).entities is None
 
 
 async def test_send_photo_uploads_once_and_reuses_the_file_id(
@@ -231,16 +236,20 @@ async def test_send_photo_uploads_once_and_reuses_the_file_id(
     picture = png(4, 3)
 
     first = await bot.send_photo(alice.id, BufferedInputFile(picture, "schedule.png"), caption="Черга 3.2")
-    file_id = first.photo[-1].file_id
+    uploaded = known(first.photo)[-1]
+    file_id = uploaded.file_id
     second = await bot.send_photo(alice.id, file_id)
 
-    assert (first.photo[-1].width, first.photo[-1].height) == (4, 3)
-    assert second.photo[-1].file_id == file_id
+    assert (uploaded.width, uploaded.height) == (4, 3)
+    assert known(second.photo)[-1].file_id == file_id
     assert telegram.files[file_id].data == picture
     assert telegram.reused_file_ids == [file_id]
-    assert [(m.photo.reused, m.caption) for m in alice.messages] == [(False, "Черга 3.2"), (True, None)]
-    downloaded = await bot.download(file_id)
-    assert downloaded.read() == picture  # via {base}/file/bot{token}/{file_path}
+    assert [(known(m.photo).reused, m.caption) for m in alice.messages] == [
+        (False, "Черга 3.2"),
+        (True, None),
+    ]
+    downloaded = await bot.download(file_id)  # no destination: a BytesIO
+    assert known(downloaded).read() == picture  # via {base}/file/bot{token}/{file_path}
     upload_call = telegram.calls_to("sendPhoto")[0]
     assert [upload.data for upload in upload_call.files.values()] == [picture]
 
@@ -382,7 +391,8 @@ async def test_photo_caption_and_media_edits_show_in_place(
     edited = await bot.edit_message_media(media, chat_id=alice.id, message_id=sent.message_id)
 
     (message,) = alice.messages
-    assert (message.caption, message.photo.width, message.edit_count) == ("newer", 8, 2)
-    assert edited.photo[-1].file_id == message.photo.file_id != sent.photo[-1].file_id
+    assert (message.caption, known(message.photo).width, message.edit_count) == ("newer", 8, 2)
+    assert isinstance(edited, Message)  # not True: that answers an edit of an inline message
+    assert known(edited.photo)[-1].file_id == known(message.photo).file_id != known(sent.photo)[-1].file_id
     assert [event.caption for event in alice.chat.events] == ["old", "new", "newer"]
     assert len(telegram.files) == 2

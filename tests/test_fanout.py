@@ -3,6 +3,7 @@ inactive recipients, lead times and idempotence."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -83,7 +84,7 @@ async def log_event(db: BotDB, group: str = "GPV1.1") -> int:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
+async def db(tmp_path: Path) -> AsyncIterator[BotDB]:
     async with await BotDB.open(tmp_path / "bot.db", now=lambda: utc(DAY, 8)) as db:
         yield db
 

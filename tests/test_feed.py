@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from common.botdb import BotDB
-from common.changes import EventKind
+from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.notifications.feed import ChangeFeed
@@ -23,7 +23,7 @@ TODAY = NOW.date()
 TOMORROW = TODAY + timedelta(days=1)
 
 
-def with_slots(schedule: RegionSchedule, day, group: str, slots: str) -> RegionSchedule:
+def with_slots(schedule: RegionSchedule, day: date, group: str, slots: str) -> RegionSchedule:
     days = {d: dict(groups) for d, groups in schedule.days.items()}
     days.setdefault(day, {})[group] = slots
     return replace(schedule, days=days)
@@ -44,7 +44,7 @@ def shared_feed(db: Path, bot_db: BotDB) -> tuple[ChangeFeed, CachedSource]:
     return ChangeFeed(source, Watcher(bot_db, now=lambda: NOW), ["kem"]), source
 
 
-async def test_shared_db_change_is_reported_once_and_survives_restart(tmp_path: Path):
+async def test_shared_db_change_is_reported_once_and_survives_restart(tmp_path: Path) -> None:
     shared, local = tmp_path / "schedules.db", tmp_path / "bot.db"
     base = sample_schedule("kem", TODAY)
     async with await ScheduleWriter.open(shared) as writer:
@@ -80,12 +80,12 @@ async def test_shared_db_change_is_reported_once_and_survives_restart(tmp_path: 
         await source.aclose()
 
 
-async def test_run_loop_hands_events_over_and_stops(tmp_path: Path):
+async def test_run_loop_hands_events_over_and_stops(tmp_path: Path) -> None:
     shared = tmp_path / "schedules.db"
     base = sample_schedule("kem", TODAY)
-    received = []
+    received: list[ScheduleEvent] = []
 
-    async def on_events(events):
+    async def on_events(events: list[ScheduleEvent]) -> None:
         received.extend(events)
 
     async with (
@@ -108,7 +108,7 @@ async def test_run_loop_hands_events_over_and_stops(tmp_path: Path):
     assert [(e.kind, e.group) for e in received] == [(EventKind.CHANGED, "GPV2.1")]
 
 
-async def test_standalone_refresh_feeds_the_same_watcher(tmp_path: Path):
+async def test_standalone_refresh_feeds_the_same_watcher(tmp_path: Path) -> None:
     base = sample_schedule("kem", TODAY)
     async with FakeDtekSite() as site, await BotDB.open(tmp_path / "bot.db", now=lambda: NOW) as bot_db:
         site.publish(only_today(base))

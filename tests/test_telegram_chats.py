@@ -8,10 +8,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pytest
+
 from common.dtek.fake_site import sample_schedule
 from tests import test_telegram_bot as bot_tests
 from tests.fakes.telegram import AnsweredCallback, FakeChat, FakeTelegram, FakeUser
-from tests.test_telegram_bot import TODAY, RunningBot, publish, subscribe, with_day
+from tests.known import known
+from tests.test_telegram_bot import TODAY, RunningBot, SharedDb, publish, subscribe, with_day
 
 # The bot's end-to-end fixtures, found by pytest under these names.
 telegram, dtek, shared, shared_bot = (
@@ -44,20 +47,20 @@ async def press_for_answer(user: FakeUser, text: str, chat: FakeChat) -> Answere
 
 
 def admins_group(
-    telegram: FakeTelegram, chat_id: int, **options: object
+    telegram: FakeTelegram, chat_id: int, chat_type: str = "supergroup"
 ) -> tuple[FakeChat, FakeUser, FakeUser]:
     """A group with an admin (2001 + offset) and a plain member."""
     offset = -chat_id % 1000
     admin = telegram.user(2000 + offset, "Admin")
     member = telegram.user(3000 + offset, "Member")
-    group = telegram.group(chat_id, admins={admin.id}, **options)  # type: ignore[arg-type]
+    group = telegram.group(chat_id, admins={admin.id}, chat_type=chat_type)
     return group, admin, member
 
 
 # --- who may change a group's settings --------------------------------------------------------------
 
 
-async def test_members_are_refused_admins_are_not(telegram, shared_bot: RunningBot):
+async def test_members_are_refused_admins_are_not(telegram: FakeTelegram, shared_bot: RunningBot) -> None:
     group, admin, member = admins_group(telegram, -100801)
     await member.send("/pictures", chat=group)
     await member.wait_for_message("лише адміністратори", chat=group)
@@ -79,21 +82,23 @@ async def test_members_are_refused_admins_are_not(telegram, shared_bot: RunningB
     await admin.send("/lang", chat=group)
     await admin.wait_for_message("Choose language", chat=group)
     assert (await press_for_answer(member, "English", chat=group)).show_alert
-    assert (await shared_bot.db.get_recipient(str(group.id))).lang == "uk"
+    assert known(await shared_bot.db.get_recipient(str(group.id))).lang == "uk"
 
 
-async def test_an_anonymous_admin_writes_as_the_group(telegram, shared_bot: RunningBot):
+async def test_an_anonymous_admin_writes_as_the_group(telegram: FakeTelegram, shared_bot: RunningBot) -> None:
     group, admin, _ = admins_group(telegram, -100802)
     await admin.send_as_group("/pictures", chat=group)
     await admin.wait_for_message("Картинки вимкнено", chat=group)
-    assert not (await shared_bot.db.get_recipient(str(group.id))).pictures
+    assert not known(await shared_bot.db.get_recipient(str(group.id))).pictures
     assert telegram.calls_to("getChatMember") == []  # the message itself says it is from an admin
 
 
 # --- the address questions under privacy mode --------------------------------------------------------
 
 
-async def test_address_questions_force_a_reply_in_a_private_mode_group(telegram, shared_bot: RunningBot):
+async def test_address_questions_force_a_reply_in_a_private_mode_group(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
     group, admin, member = admins_group(telegram, -100803)
     group.privacy_mode = True
     await member.send("/address", chat=group)
@@ -125,7 +130,9 @@ async def test_address_questions_force_a_reply_in_a_private_mode_group(telegram,
     assert sum("Оберіть населений пункт" in m.content for m in group.messages) == 1
 
 
-async def test_address_questions_stay_plain_in_a_private_chat(telegram, shared_bot: RunningBot):
+async def test_address_questions_stay_plain_in_a_private_chat(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
     user = telegram.user(7101)
     await user.send("/address")
     question = await user.wait_for_message("Введіть назву населеного пункту")
@@ -136,7 +143,9 @@ async def test_address_questions_stay_plain_in_a_private_chat(telegram, shared_b
 # --- stale address suggestions ---------------------------------------------------------------------
 
 
-async def test_a_button_of_an_older_suggestion_list_is_out_of_date(telegram, shared_bot: RunningBot):
+async def test_a_button_of_an_older_suggestion_list_is_out_of_date(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
     user = telegram.user(7102)
     await user.send("/address")
     await user.wait_for_message("Введіть назву населеного пункту")
@@ -160,7 +169,9 @@ async def test_a_button_of_an_older_suggestion_list_is_out_of_date(telegram, sha
 # --- a group upgraded to a supergroup --------------------------------------------------------------
 
 
-async def test_an_upgraded_group_keeps_its_settings_under_the_new_id(telegram, shared_bot: RunningBot):
+async def test_an_upgraded_group_keeps_its_settings_under_the_new_id(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
     group, admin, _ = admins_group(telegram, -804, chat_type="group")
     await subscribe(shared_bot, group.id, lang="en")
     await shared_bot.db.set_leads(str(group.id), 15, None)
@@ -171,12 +182,14 @@ async def test_an_upgraded_group_keeps_its_settings_under_the_new_id(telegram, s
     assert (moved.lang, moved.lead_off_minutes) == ("en", 15)
     await admin.send("/my", chat=supergroup)
     my = await admin.wait_for_message("Your subscriptions", chat=supergroup)
-    assert "Kyiv · Черга 3.2" in my.text
+    assert "Kyiv · Черга 3.2" in known(my.text)
     assert await shared_bot.db.subscriptions(str(supergroup.id)) == [("kem", "GPV3.2")]
     assert await shared_bot.db.get_recipient(str(group.id)) is None  # not brought back by its announcement
 
 
-async def test_a_notice_to_an_upgraded_group_follows_it(telegram, shared, shared_bot: RunningBot):
+async def test_a_notice_to_an_upgraded_group_follows_it(
+    telegram: FakeTelegram, shared: SharedDb, shared_bot: RunningBot
+) -> None:
     writer, _ = shared
     group, admin, _ = admins_group(telegram, -805, chat_type="group")
     await subscribe(shared_bot, group.id)
@@ -195,7 +208,9 @@ async def test_a_notice_to_an_upgraded_group_follows_it(telegram, shared, shared
 # --- the apology's language ------------------------------------------------------------------------
 
 
-async def test_the_apology_speaks_the_chats_language(telegram, shared_bot: RunningBot, monkeypatch):
+async def test_the_apology_speaks_the_chats_language(
+    telegram: FakeTelegram, shared_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
@@ -207,8 +222,8 @@ async def test_the_apology_speaks_the_chats_language(telegram, shared_bot: Runni
 
 
 async def test_without_a_chat_record_the_apology_speaks_the_users_language(
-    telegram, shared_bot: RunningBot, monkeypatch
-):
+    telegram: FakeTelegram, shared_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 

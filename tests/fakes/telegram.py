@@ -644,7 +644,9 @@ def _parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
     return "".join(parser.parts), entities
 
 
-def _render(source: str, parse_mode: str | None, entities: list[dict[str, Any]] | None) -> tuple[str, list]:
+def _render(
+    source: str, parse_mode: str | None, entities: list[dict[str, Any]] | None
+) -> tuple[str, list[dict[str, Any]]]:
     """The text the user reads and its entities. Only HTML is parsed; other modes are kept as sent."""
     if (parse_mode or "").upper() == "HTML":
         return _parse_html(source)
@@ -1111,8 +1113,13 @@ class FakeTelegram:
             self.send_times.append(time.monotonic())
         return result
 
+    def _known_chat(self, call: ApiCall) -> FakeChat | None:
+        """The call's chat, if its chat_id is one of the fake's chats (a "@username" never is)."""
+        chat_id = call.params.get("chat_id")
+        return self.chats.get(chat_id) if isinstance(chat_id, int) else None
+
     def _refuse_if_migrated(self, call: ApiCall) -> None:
-        chat = self.chats.get(call.params.get("chat_id"))
+        chat = self._known_chat(call)
         if chat is not None and chat.migrated_to is not None:
             raise ApiError(
                 400,
@@ -1121,7 +1128,7 @@ class FakeTelegram:
             )
 
     def _refuse_if_blocked(self, call: ApiCall) -> None:
-        chat = self.chats.get(call.params.get("chat_id"))
+        chat = self._known_chat(call)
         if chat is None or not chat.blocked:
             return
         if chat.type == "private":
@@ -1517,7 +1524,7 @@ class FakeTelegram:
 
     def _member_json(self, chat: FakeChat, user_id: int) -> dict[str, Any]:
         status = self._member_status(chat, user_id)
-        member = {"status": status, "user": self._user_json(user_id)}
+        member: dict[str, Any] = {"status": status, "user": self._user_json(user_id)}
         if status == "creator":
             member["is_anonymous"] = False
         if status == "administrator":
