@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import TypeVar
 
 import pytest
 
@@ -22,13 +21,13 @@ from common.reminders import (
     transitions,
 )
 from common.schedule import SLOTS_PER_DAY, Slot
+from tests.known import known
 
 OFF = TransitionKind.POWER_OFF
 ON = TransitionKind.POWER_ON
 MAYBE = TransitionKind.MAYBE_START
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
-_T = TypeVar("_T")
 
 MON, TUE, WED = date(2026, 5, 11), date(2026, 5, 12), date(2026, 5, 13)  # summer time, no jump
 SPRING = date(2026, 3, 29)  # 03:00 -> 04:00, 23 hours
@@ -41,12 +40,6 @@ def day(*spans: tuple[float, float, str]) -> str:
     for start, end, state in spans:
         slots[int(start * 2) : int(end * 2)] = state * int((end - start) * 2)
     return "".join(slots)
-
-
-def known(value: _T | None) -> _T:
-    """``value``, which the test expects to be known at this point."""
-    assert value is not None
-    return value
 
 
 def kyiv(on: date, hour: int, minute: int = 0) -> datetime:
