@@ -8,8 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from common.dtek.page_builder import page_html
 from tests.conftest import CAPTURES, REPO_ROOT
+
+pytestmark = pytest.mark.e2e  # every test runs the CLI as a process
 
 
 def run_parse(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -198,9 +198,11 @@ async def test_group_command_addressed_to_the_bot(
     assert alice.messages == []  # nothing in her private chat
 
 
-async def test_get_updates_waits_for_an_update_and_honours_offset(bot: Bot, alice: FakeUser) -> None:
+async def test_get_updates_waits_for_an_update_and_honours_offset(
+    telegram: FakeTelegram, bot: Bot, alice: FakeUser
+) -> None:
     waiting = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    await telegram.wait_for_call("getUpdates")
     assert not waiting.done()  # nothing queued: the long poll waits
 
     started = time.monotonic()

@@ -17,6 +17,7 @@ from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.source import CachedSource, SharedDbLoader, create_source
 from common.store import ScheduleWriter
+from tests.waiting import wait_until
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
 TODAY = NOW.date()
@@ -96,12 +97,13 @@ async def test_run_loop_hands_events_over_and_stops(tmp_path: Path) -> None:
         feed, source = shared_feed(shared, bot_db)
         stop = asyncio.Event()
         task = asyncio.create_task(feed.run(interval_seconds=0.05, stop=stop, on_events=on_events))
-        await asyncio.sleep(0.2)
+
+        async def baseline_taken() -> bool:
+            return await bot_db.load_baseline("kem") is not None
+
+        await wait_until(baseline_taken)
         await publish(writer, with_slots(base, TODAY, "GPV2.1", "+" * 48))
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if received:
-                break
+        await wait_until(lambda: bool(received))
         stop.set()
         await asyncio.wait_for(task, timeout=5)
         await source.aclose()

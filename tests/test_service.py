@@ -14,14 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from common.clock import KYIV, kyiv_now
+from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.page_builder import build_page
 from common.schedule import RegionSchedule
 from common.store import ScheduleReader, SchemaVersionError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, real_kyiv_now
+from tests.waiting import wait_until
 
-TODAY = kyiv_now().date()  # real processes run on the real clock
+pytestmark = pytest.mark.e2e  # every test runs the service as a process
+
+TODAY = real_kyiv_now().date()  # the service runs as a process, on the real clock
 
 
 class Service:
@@ -169,10 +172,11 @@ async def test_health(site: FakeDtekSite, service: Service) -> None:
 async def test_runs_until_sigterm(service: Service) -> None:
     process = await service.start()
     db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
-    for _ in range(200):  # the service scrapes every ~1.2 s here; wait for two cycles
-        await asyncio.sleep(0.1)
-        if await _successful_scrapes(db) >= 4:
-            break
+
+    async def two_cycles() -> bool:  # the service scrapes every ~1.2 s here
+        return await _successful_scrapes(db) >= 4
+
+    await wait_until(two_cycles, timeout=20, interval=0.1)
     assert await _successful_scrapes(db) >= 4
     process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)

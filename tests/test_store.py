@@ -384,6 +384,7 @@ FINAL_VERSION = 50
 READERS = 3
 
 
+@pytest.mark.e2e  # reader processes
 async def test_readers_in_other_processes_never_see_a_torn_write(db_path: Path) -> None:
     async with await ScheduleWriter.open(db_path) as writer:
         assert (await save(writer, schedule_for(1))).version == 1

@@ -29,6 +29,9 @@ from telegram_bot.settings import TelegramSettings
 from tests.conftest import REPO_ROOT
 from tests.fakes.telegram import FakeTelegram
 from tests.known import known
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e  # the bot against the fake Bot API, and once as a process
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)  # GPV3.2 of the sample: no power 08:00–11:30 today
 TODAY = NOW.date()
@@ -135,6 +138,16 @@ class RunningBot:
         await self.app.stop()
         await asyncio.wait_for(self.task, timeout=15)
 
+    async def watching(self) -> bool:
+        """Whether the bot has taken its first look at every region (raises if it failed to start)."""
+        if self.task.done():
+            self.task.result()
+        return all([await self.db.load_baseline(r) is not None for r in self.app.settings.dtek_regions])
+
+    async def outbox_empty(self) -> bool:
+        """Nothing left to send: what the fake Bot API holds is all the bot will say."""
+        return (await self.db.outbox_counts())["pending"] == 0
+
     async def crash(self) -> None:
         """Ends the bot abruptly, as a killed process would: no graceful shutdown of the outbox."""
         self.task.cancel()
@@ -146,7 +159,8 @@ async def start_bot(settings: TelegramSettings, clock: Clock) -> RunningBot:
     app = await build_app(settings, now=clock)
     task = asyncio.create_task(app.run(handle_signals=False))
     bot = RunningBot(app, task, clock)
-    await asyncio.sleep(0.2)  # polling and the background loops start
+    # Started: the command menu is set, and later schedule changes are news to the watcher.
+    await wait_until(bot.watching, timeout=10)
     return bot
 
 
@@ -187,8 +201,7 @@ async def test_onboarding_to_a_subscription(telegram: FakeTelegram, shared_bot: 
 async def test_commands_are_registered_in_both_languages(
     telegram: FakeTelegram, shared_bot: RunningBot
 ) -> None:
-    await telegram.wait_for_call("setMyCommands")
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: all(telegram.my_commands(lang) for lang in ("", "uk", "en")))
     uk = dict(telegram.my_commands("uk"))
     en = dict(telegram.my_commands("en"))
     assert uk["schedule"] == "Графік на сьогодні й завтра"
@@ -284,7 +297,7 @@ async def test_only_admins_change_a_group_chats_subscriptions(
     await admin.send("/subscribe", chat=group)
     await admin.wait_for_message("Оберіть свою чергу", chat=group)
     await member.press("Черга 1.1", chat=group)
-    await asyncio.sleep(0.3)
+    await member.wait_for_callback_answer()  # refused
     assert await shared_bot.db.subscriptions("-100500") == []
     await admin.press("Черга 1.1", chat=group)
     await admin.wait_for_message("Підписано", chat=group)
@@ -298,8 +311,7 @@ async def test_my_remind_quiet_lang(telegram: FakeTelegram, shared_bot: RunningB
     await user.press("🔴 15")
     await user.wait_for_callback_answer()
     await user.press("🟢 5")
-    await user.wait_for_callback_answer()
-    await asyncio.sleep(0.3)
+    await user.wait_for_callback_answer()  # answered once saved
     recipient = known(await shared_bot.db.get_recipient("1009"))
     assert (recipient.lead_off_minutes, recipient.lead_on_minutes) == (15, 5)
     await user.send("/quiet 23:00-07:00")
@@ -378,14 +390,13 @@ async def test_a_change_in_the_shared_db_reaches_every_subscriber(
         await subscribe(shared_bot, user.id)
     await subscribe(shared_bot, 3100, group="GPV1.1")  # another group: must hear nothing
     telegram.user(3100)
-    await asyncio.sleep(0.3)  # the watcher has seen the current version
     changed = with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "+" * 28 + "-" * 4 + "+" * 16)
     await publish(writer, changed)
     for user in users:
         notice = await user.wait_for_message("Графік змінився")
         assert "14:00–16:00: тепер світла немає" in known(notice.text)
         assert "08:00–11:30: тепер світло є" in known(notice.text)
-    await asyncio.sleep(0.5)
+    await wait_until(shared_bot.outbox_empty)
     assert telegram.chat(3100) is None or not [
         m for m in telegram.user(3100).messages if "змінився" in (m.text or "")
     ]
@@ -398,7 +409,6 @@ async def test_tomorrow_published(telegram: FakeTelegram, tmp_path: Path, dtek: 
         bot = await start_bot(make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path)), Clock(NOW))
         user = telegram.user(4001, language_code="en")
         await subscribe(bot, user.id, lang="en")
-        await asyncio.sleep(0.3)
         await publish(writer, sample_schedule("kem", TODAY))
         notice = await user.wait_for_message("Schedule published for Tomorrow, Tue 24.11")
         assert "00:30–04:00 no power" in known(notice.text)
@@ -424,7 +434,7 @@ async def test_reminders_follow_the_clock_across_midnight(
     night = await user.wait_for_message("⏰")
     assert "(00:30)" in known(night.text)
     await shared_bot.app.notifier.queue_reminders()  # the same window again: nothing twice
-    await asyncio.sleep(1.5)
+    await wait_until(shared_bot.outbox_empty)
     assert sum("⏰" in (m.text or "") for m in user.messages) == 3
 
 
@@ -461,10 +471,14 @@ async def test_quiet_hours_drop_reminders_and_hold_change_notices(
     )
     shared_bot.clock.set(datetime(2026, 11, 24, 0, 15, tzinfo=KYIV))  # due inside quiet hours
     await shared_bot.app.notifier.queue_reminders()
-    await asyncio.sleep(0.3)
     changed = with_day(sample_schedule("kem", TODAY), TOMORROW, "GPV3.2", "-" * 48)
     await publish(writer, changed)
-    await asyncio.sleep(1.5)
+
+    async def notice_held() -> bool:  # queued, and not due before the quiet hours end
+        db = shared_bot.db
+        return (await db.outbox_counts())["pending"] == 1 and not await db.due_messages(shared_bot.clock(), 1)
+
+    await wait_until(notice_held)
     assert user.messages == []  # the reminder was dropped, the notice waits
     shared_bot.clock.set(datetime(2026, 11, 24, 7, 0, tzinfo=KYIV))
     notice = await user.wait_for_message("Графік змінився", timeout=5)
@@ -480,15 +494,14 @@ async def test_blocked_chat_is_deactivated_and_keeps_its_data(
     for user in (blocker, other):
         await subscribe(shared_bot, user.id)
     telegram.block(blocker)
-    await asyncio.sleep(0.3)
     await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
     await other.wait_for_message("Графік змінився")
+
+    async def deactivated() -> bool:
+        return not known(await shared_bot.db.get_recipient("6001")).active
+
+    await wait_until(deactivated)
     recipient = known(await shared_bot.db.get_recipient("6001"))
-    for _ in range(50):
-        if not recipient.active:
-            break
-        await asyncio.sleep(0.1)
-        recipient = known(await shared_bot.db.get_recipient("6001"))
     assert not recipient.active
     assert await shared_bot.db.subscriptions("6001") == [("kem", "GPV3.2")]
 
@@ -499,11 +512,10 @@ async def test_429_pauses_and_the_message_still_arrives_once(
     writer, _ = shared
     user = telegram.user(6101)
     await subscribe(shared_bot, user.id)
-    await asyncio.sleep(0.3)
     telegram.fail_next("sendMessage", status=429, retry_after=1)
     await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
     await user.wait_for_message("Графік змінився", timeout=8)
-    await asyncio.sleep(0.5)
+    await wait_until(shared_bot.outbox_empty)
     assert telegram.too_many_requests_count == 1
     assert sum("змінився" in (m.text or "") for m in user.messages) == 1
     assert await shared_bot.app.notifier.prune() == 0  # recent history is kept
@@ -521,18 +533,13 @@ async def test_restart_in_the_middle_of_a_broadcast(
     bot = await start_bot(settings, Clock(NOW))
     for user in chats:
         await subscribe(bot, user.id)
-    await asyncio.sleep(0.3)
     await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))
-    while telegram.sent_count < 600:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: telegram.sent_count >= 600, timeout=30)
     await bot.crash()
     sent_before_restart = telegram.sent_count
     assert sent_before_restart < 2000
     bot = await start_bot(settings, Clock(NOW))
-    for _ in range(300):
-        if all(any("змінився" in (m.text or "") for m in user.messages) for user in chats):
-            break
-        await asyncio.sleep(0.1)
+    await wait_until(bot.outbox_empty, timeout=30)
     counts = [sum("змінився" in (m.text or "") for m in user.messages) for user in chats]
     assert min(counts) == 1  # nothing lost
     assert sum(counts) - len(chats) <= 50  # duplicates only for messages in flight at the crash
