@@ -16,7 +16,7 @@ from typing import Protocol
 
 from cachetools import TTLCache
 
-from common.clock import Now
+from common.clock import Now, as_utc
 from common.dtek.errors import DtekError
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import Streets, parse_page
@@ -40,7 +40,8 @@ class Snapshot:
     error: str | None = None  # why the last refresh failed
 
     def age(self, now: datetime) -> timedelta:
-        return now - self.fetched_at
+        # In UTC: two Kyiv times subtract as wall-clock times, an hour off across the autumn repeated hour.
+        return as_utc(now) - as_utc(self.fetched_at)
 
 
 class SourceUnavailable(Exception):

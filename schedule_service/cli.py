@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from common.clock import Now, as_kyiv, kyiv_now
+from common.clock import Now, as_kyiv, as_utc, kyiv_now
 from common.dtek.errors import PageError
 from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
@@ -160,7 +160,7 @@ async def show_command(settings: ServiceSettings, args: argparse.Namespace, *, n
     if args.json:
         print(canonical_json(schedule))
         return 0
-    stale = now - stored.fetched_at > timedelta(minutes=2 * settings.scrape_interval_minutes)
+    stale = as_utc(now) - as_utc(stored.fetched_at) > timedelta(minutes=2 * settings.scrape_interval_minutes)
     days = [args.date] if args.date else None
     shown = render_schedule(
         schedule, group, now=now, lang=args.lang, fetched_at=stored.fetched_at, stale=stale, days=days
@@ -196,15 +196,14 @@ async def health_command(settings: ServiceSettings, max_age_minutes: float | Non
         print(f"unhealthy: no schedule DB at {path} yet", file=sys.stderr)
         return 1
     async with reader:
-        checked_at = now()
+        checked_at = as_utc(now())  # UTC: Kyiv times subtract as wall-clock times, wrong in autumn
         problems = []
         for region in settings.dtek_regions:
             last = await reader.last_success(region)
             if last is None:
                 problems.append(f"{region}: never scraped successfully")
-            elif checked_at - last > max_age:
-                minutes = (checked_at - last).total_seconds() / 60
-                problems.append(f"{region}: last success {minutes:.0f} min ago")
+            elif (age := checked_at - as_utc(last)) > max_age:
+                problems.append(f"{region}: last success {age.total_seconds() / 60:.0f} min ago")
     if problems:
         print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
         return 1

@@ -3,9 +3,10 @@ inactive recipients, lead times and idempotence."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,12 @@ from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
 from common.messages import OutboxRow
 from common.notifications.fanout import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
+from common.notifications.notifier import Notifier
+from common.notifications.outbox import SendOutcome
 from common.reminders import Reminder, Transition, TransitionKind
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import SLOTS_PER_DAY, RegionSchedule, Slot
+from common.source import Snapshot
 
 DAY = date(2026, 1, 20)  # winter: Kyiv is UTC+2
 SPRING = date(2026, 3, 29)  # 03:00 -> 04:00
@@ -242,3 +246,37 @@ async def test_repeated_windows_queue_each_reminder_once(db: BotDB) -> None:
         kyiv(DAY, 11, 30),
         kyiv(DAY, 15, 45),
     ]
+
+
+class FixedSource:
+    """The notifier's schedule source, always with the same schedule."""
+
+    def __init__(self, schedule: RegionSchedule, fetched_at: datetime) -> None:
+        self.snapshot = Snapshot(schedule, "1", fetched_at)
+
+    async def get(self, region: str) -> Snapshot:
+        return self.snapshot
+
+
+class NoSender:
+    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+        raise AssertionError("queueing reminders sends nothing")
+
+
+async def test_the_notifier_queues_reminders_in_the_repeated_autumn_hour(db: BotDB) -> None:
+    # 03:45 comes twice on FALL; at its second pass (01:45 UTC) the 04:00 outage (02:00 UTC) is 15 min away.
+    now = kyiv(FALL, 3, 45, fold=1)
+    await add(db, "r", leads=(15, None))
+    schedule = RegionSchedule("kem", None, NAMES, {FALL: {"GPV1.1": day((4, 6, Slot.OFF))}})
+    notifier = Notifier(
+        db=db,
+        source=FixedSource(schedule, now),
+        sender=NoSender(),
+        regions=["kem"],
+        rate_per_second=1,
+        watch_interval_seconds=1,
+        now=lambda: now,
+    )
+    assert await notifier.queue_reminders() == 1
+    [row] = (await queued(db))["r"]
+    assert row.not_before == now

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from common.botdb import BotDB
-from common.clock import kyiv_now
+from common.clock import KYIV, as_utc, kyiv_now
 from common.messages import OutboxItem
 from common.notifications.outbox import OutboxWorker, SendOutcome
 
@@ -115,6 +115,7 @@ async def db(db_path: Path) -> AsyncIterator[BotDB]:
         yield db
 
 
+@pytest.mark.e2e  # 50 sends at 25 a second: a long timing test
 async def test_overall_rate_is_held_and_sends_overlap(db: BotDB) -> None:
     # 0.2 s per send: one at a time this would take 10 s; overlapping, the rate limit is the only brake.
     platform = FakePlatform(latency=0.2, limit_per_second=30)
@@ -267,3 +268,18 @@ async def test_a_message_past_its_expiry_is_dropped_not_sent_late(db: BotDB, db_
     assert await worker.drain() == 1
     assert [call.n for call in platform.calls] == [1]
     assert rows(db_path) == [(0, "dead", 1, "expired before it could be sent"), (1, "sent", 0, None)]
+
+
+async def test_a_backoff_is_real_time_in_the_repeated_autumn_hour(db_path: Path) -> None:
+    second_pass = datetime(2026, 10, 25, 3, 50, tzinfo=KYIV, fold=1)  # 01:50 UTC; 03:50 came an hour ago too
+    platform = FakePlatform(script={0: [FAILED]})
+    async with await BotDB.open(db_path, now=lambda: second_pass) as db:
+        await queue(db, ["a"], due=second_pass)
+        worker = OutboxWorker(
+            db, platform, now=lambda: second_pass, rate_per_second=100, retry_base_seconds=60
+        )
+        assert await worker.drain() == 0
+    assert rows(db_path) == [(0, "pending", 1, "HTTP 500")]  # not retried at once
+    with sqlite3.connect(db_path) as raw:
+        [(retry_at,)] = raw.execute("SELECT not_before FROM outbox").fetchall()
+    assert datetime.fromisoformat(retry_at) == as_utc(second_pass) + timedelta(seconds=60)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from common.asyncutil import wait_or_stop
 from common.changes import ScheduleEvent
-from common.clock import KYIV, Now
+from common.clock import KYIV, Now, as_utc
 from common.notifications.fanout import EventStore, ReminderStore, fan_out_events, queue_reminders
 from common.notifications.feed import ChangeFeed
 from common.notifications.outbox import OutboxStore, OutboxWorker, Sender
@@ -95,7 +95,8 @@ class Notifier:
 
     async def queue_reminders(self) -> int:
         """Queues the reminders falling due before the next pass; each at most once (dedupe keys)."""
-        now = self._now()
+        # UTC: Kyiv wall-clock arithmetic and comparisons would be an hour off in the repeated autumn hour.
+        now = as_utc(self._now())
         interval = timedelta(seconds=self._reminder_interval)
         end = now + interval
         previous = self._reminders_until

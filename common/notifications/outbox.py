@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 from aiolimiter import AsyncLimiter
 
 from common.asyncutil import wait_or_stop
-from common.clock import Now
+from common.clock import Now, as_utc
 from common.messages import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,8 @@ class OutboxWorker:
             self._finished.set()
 
     async def _record(self, row: OutboxRow, outcome: SendOutcome) -> None:
-        now = self._now()
+        # UTC: adding to a Kyiv time is wall-clock arithmetic, an hour off around the autumn repeated hour.
+        now = as_utc(self._now())
         error = outcome.error or outcome.status
         match outcome.status:
             case "sent":
