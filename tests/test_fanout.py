@@ -13,6 +13,7 @@ import pytest
 from common.botdb import BotDB
 from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
+from common.dtek.parse import Streets
 from common.messages import OutboxRow
 from common.notifications.fanout import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
 from common.notifications.notifier import Notifier
@@ -20,7 +21,7 @@ from common.notifications.outbox import SendOutcome
 from common.reminders import Reminder, Transition, TransitionKind
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import SLOTS_PER_DAY, RegionSchedule, Slot
-from common.source import Snapshot
+from common.source import CachedSource, Snapshot
 
 DAY = date(2026, 1, 20)  # winter: Kyiv is UTC+2
 SPRING = date(2026, 3, 29)  # 03:00 -> 04:00
@@ -248,18 +249,29 @@ async def test_repeated_windows_queue_each_reminder_once(db: BotDB) -> None:
     ]
 
 
-class FixedSource:
-    """The notifier's schedule source, always with the same schedule."""
+class FixedLoader:
+    """Loads the same schedule for every region, as a shared DB that never changes."""
+
+    mode = "shared"
 
     def __init__(self, schedule: RegionSchedule, fetched_at: datetime) -> None:
         self.snapshot = Snapshot(schedule, "1", fetched_at)
 
-    async def get(self, region: str) -> Snapshot:
+    async def load(self, region: str) -> Snapshot:
         return self.snapshot
+
+    async def version(self, region: str) -> str:
+        return self.snapshot.version
+
+    async def streets(self, region: str) -> Streets | None:
+        return None
+
+    async def aclose(self) -> None:
+        pass
 
 
 class NoSender:
-    async def send(self, recipient_id: str, payload: Mapping[str, Any]) -> SendOutcome:
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
         raise AssertionError("queueing reminders sends nothing")
 
 
@@ -270,7 +282,9 @@ async def test_the_notifier_queues_reminders_in_the_repeated_autumn_hour(db: Bot
     schedule = RegionSchedule("kem", None, NAMES, {FALL: {"GPV1.1": day((4, 6, Slot.OFF))}})
     notifier = Notifier(
         db=db,
-        source=FixedSource(schedule, now),
+        source=CachedSource(
+            FixedLoader(schedule, now), ttl_seconds=60, stale_after=timedelta(hours=1), now=lambda: now
+        ),
         sender=NoSender(),
         regions=["kem"],
         rate_per_second=1,

@@ -290,7 +290,7 @@ def test_snapshot_age() -> None:
     assert snapshot.age(NOW + timedelta(hours=2)) == timedelta(hours=2)
 
 
-def test_snapshot_age_across_the_repeated_autumn_hour():
+def test_snapshot_age_across_the_repeated_autumn_hour() -> None:
     first_pass = datetime(2026, 10, 25, 3, 50, tzinfo=KYIV)  # 00:50 UTC
     snapshot = Snapshot(RegionSchedule(region="kem", updated=None), "1", first_pass)
     assert snapshot.age(datetime(2026, 10, 25, 3, 20, tzinfo=KYIV, fold=1)) == timedelta(minutes=30)
