@@ -9,7 +9,8 @@ processes started by tests keep the real clock, so such tests take their dates f
 Slow tests are marked ``e2e`` and left out of the fast run ``pytest -m "not e2e"``. A test is e2e when
 - its module says so (``pytestmark = pytest.mark.e2e``: the bot against the fake Bot API, the service's
   CLI as a process), or it is marked itself (a long timing test), or
-- it uses a fixture that runs the Telegram bot (``BOT_FIXTURES``), in whatever file it is written, or
+- it runs the Telegram bot with the harness of tests/test_telegram_bot.py, in whatever file it is
+  written: it uses the bot's fixture (``BOT_FIXTURES``) or its module imports the bot's starter, or
 - it starts a real process: that is known only while it runs, so such a test left unmarked fails,
   saying so (an audit hook sees every process started).
 """
@@ -34,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = REPO_ROOT.parent / "shared" / "fixtures" / "dtek"
 
 BOT_FIXTURES = frozenset({"shared_bot"})
+BOT_STARTER = "start_bot"
 _TRAVEL = pytest.StashKey[time_machine.travel]()
 
 
@@ -86,7 +88,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if BOT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        module = getattr(item, "module", None)
+        if BOT_FIXTURES.intersection(getattr(item, "fixturenames", ())) or hasattr(module, BOT_STARTER):
             item.add_marker(pytest.mark.e2e)
 
 
