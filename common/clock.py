@@ -4,7 +4,9 @@ Each program builds its clock once in ``main`` (``kyiv_now``) and passes it to e
 time; tests pass a clock of their own. Nothing else in the code calls ``datetime.now()``.
 
 All "now" values are aware datetimes. Kyiv wall time comes from ``zoneinfo`` (daylight saving time
-included), never from a fixed offset.
+included), never from a fixed offset. Add, subtract and compare instants in UTC (``as_utc``): Python does
+arithmetic on two datetimes of the same zone on the wall clock, which is an hour off across a daylight
+saving change and inside the repeated autumn hour.
 """
 
 from __future__ import annotations

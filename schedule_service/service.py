@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from common.asyncutil import wait_or_stop
-from common.clock import Now
+from common.clock import Now, as_utc
 from common.store import ScheduleWriter
 from schedule_service.scrape import PageFetcher, scrape_cycle
 from schedule_service.settings import ServiceSettings
@@ -41,7 +41,7 @@ async def run_service(
         )
         failed = [o.region for o in outcomes if not o.ok]
         log.info("cycle done: %d ok, failed=%s", len(outcomes) - len(failed), ",".join(failed) or "none")
-        pruned = await writer.prune_history(now() - timedelta(days=settings.history_retention_days))
+        pruned = await writer.prune_history(as_utc(now()) - timedelta(days=settings.history_retention_days))
         if pruned:
             log.info("pruned %d history rows older than %d days", pruned, settings.history_retention_days)
         pause = interval + random_fraction() * settings.scrape_jitter_seconds - (time.monotonic() - started)

@@ -137,6 +137,15 @@ def test_stale_note_in_ukrainian_uses_accusative() -> None:
     assert "востаннє отримано 1 годину тому" in to_text(rendered)
 
 
+def test_stale_age_is_real_time_across_the_autumn_change() -> None:
+    # 02:50 summer time, then 03:10 on the second pass of the repeated hour: 1 h 20 min apart, although the
+    # wall clock says 20 minutes.
+    fetched = datetime(2027, 10, 31, 2, 50, tzinfo=KYIV)
+    now = datetime(2027, 10, 31, 3, 10, fold=1, tzinfo=KYIV)
+    rendered = render_schedule(SCHEDULE, "GPV3.2", now=now, lang="en", fetched_at=fetched, stale=True)
+    assert "last fetched 1 hour 20 minutes ago" in to_text(rendered)
+
+
 def test_nothing_published_and_unknown_now() -> None:
     empty = RegionSchedule(region="dnem", updated=None, groups={"GPV1.1": "Черга 1.1"})
     text = to_text(render_schedule(empty, "GPV1.1", now=datetime(2026, 8, 21, 9, 0, tzinfo=KYIV), lang="uk"))

@@ -135,15 +135,15 @@ class Notifier:
 
     async def prune(self) -> int:
         """Deletes delivery history older than ``HISTORY_KEPT`` so the bot's DB does not grow forever."""
-        return await self._db.prune(self._now() - HISTORY_KEPT)
+        return await self._db.prune(as_utc(self._now()) - HISTORY_KEPT)
 
     async def _reminder_loop(self) -> None:
         last_pruned: datetime | None = None
         while not self._stop.is_set():
             await self._guarded(self.queue_reminders)
-            if last_pruned is None or self._now() - last_pruned >= HOUSEKEEPING_INTERVAL:
+            if last_pruned is None or as_utc(self._now()) - last_pruned >= HOUSEKEEPING_INTERVAL:
                 await self._guarded(self.prune)
-                last_pruned = self._now()
+                last_pruned = as_utc(self._now())
             await wait_or_stop(self._stop, self._reminder_interval)
 
     async def _guarded(self, step: Callable[[], Awaitable[object]]) -> None:

@@ -330,7 +330,7 @@ def _notes(
         else t("schedule.unknown_update")
     ]
     if stale and fetched_at is not None:
-        notes.append(t("schedule.stale", age=age_text(now - fetched_at, lang)))
+        notes.append(t("schedule.stale", age=age_text(elapsed(fetched_at, now), lang)))
     return tuple(notes)
 
 
