@@ -4,36 +4,13 @@ stale address suggestions and the apology's language."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import pytest
 
 from common.dtek.fake_site import sample_schedule
-from tests import test_telegram_bot as bot_tests
 from tests.fakes.telegram import AnsweredCallback, FakeChat, FakeTelegram, FakeUser
 from tests.known import known
-from tests.test_telegram_bot import TODAY, RunningBot, SharedDb, publish, subscribe, with_day
-
-# The bot's end-to-end fixtures, found by pytest under these names.
-telegram, dtek, shared, shared_bot = (
-    bot_tests.telegram,
-    bot_tests.dtek,
-    bot_tests.shared,
-    bot_tests.shared_bot,
-)
-
-T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 5.0) -> T:  # noqa: ASYNC109
-    """check()'s first value other than None, polled until timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (found := await check()) is None:
-        assert asyncio.get_running_loop().time() < deadline, "the condition never came true"
-        await asyncio.sleep(0.05)
-    return found
+from tests.telegram_harness import TODAY, RunningBot, SharedDb, publish, subscribe, with_day
+from tests.waiting import wait_until
 
 
 async def press_for_answer(user: FakeUser, text: str, chat: FakeChat) -> AnsweredCallback:
@@ -178,7 +155,7 @@ async def test_an_upgraded_group_keeps_its_settings_under_the_new_id(
 
     supergroup = telegram.migrate_to_supergroup(group, -1000000000804, by=admin)
 
-    moved = await eventually(lambda: shared_bot.db.get_recipient(str(supergroup.id)))
+    moved = await wait_until(lambda: shared_bot.db.get_recipient(str(supergroup.id)))
     assert (moved.lang, moved.lead_off_minutes) == ("en", 15)
     await admin.send("/my", chat=supergroup)
     my = await admin.wait_for_message("Your subscriptions", chat=supergroup)
@@ -193,7 +170,7 @@ async def test_a_notice_to_an_upgraded_group_follows_it(
     writer, _ = shared
     group, admin, _ = admins_group(telegram, -805, chat_type="group")
     await subscribe(shared_bot, group.id)
-    await eventually(lambda: shared_bot.db.load_baseline("kem"))  # the watcher knows the current schedule
+    await wait_until(lambda: shared_bot.db.load_baseline("kem"))  # the watcher knows the current schedule
     supergroup = telegram.migrate_to_supergroup(group, -1000000000805, by=admin, announce=False)
 
     await publish(writer, with_day(sample_schedule("kem", TODAY), TODAY, "GPV3.2", "-" * 48))

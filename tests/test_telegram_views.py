@@ -11,16 +11,16 @@ from typing import Protocol, Unpack
 
 import pytest
 
-from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
-from common.store import ScheduleWriter
+from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 from tests.known import known
-from tests.test_telegram_bot import (
+from tests.telegram_harness import (
     NOW,
     TODAY,
     Clock,
     RunningBot,
     SettingsValues,
+    SharedDb,
     make_settings,
     publish,
     start_bot,
@@ -34,35 +34,15 @@ class StartBot(Protocol):
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dtek() -> AsyncIterator[FakeDtekSite]:
-    async with FakeDtekSite() as site:
-        site.publish(sample_schedule("kem", TODAY), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES)
-        yield site
-
-
-@pytest.fixture
-async def writer(tmp_path: Path) -> AsyncIterator[ScheduleWriter]:
-    """The schedule service's side of the shared DB, holding today's and tomorrow's sample for Kyiv."""
-    async with await ScheduleWriter.open(tmp_path / "shared" / "schedules.db") as writer:
-        await publish(writer, sample_schedule("kem", TODAY))
-        yield writer
-
-
-@pytest.fixture
 async def start(
-    telegram: FakeTelegram, dtek: FakeDtekSite, writer: ScheduleWriter, tmp_path: Path
+    telegram: FakeTelegram, dtek: FakeDtekSite, shared: SharedDb, tmp_path: Path
 ) -> AsyncIterator[StartBot]:
     """Starts the bot on the shared DB (settings overrides as keywords); stops it after the test."""
+    _, path = shared
     running: list[RunningBot] = []
 
     async def start_with(**overrides: Unpack[SettingsValues]) -> RunningBot:
-        settings: SettingsValues = {"schedule_db_url": str(tmp_path / "shared" / "schedules.db"), **overrides}
+        settings: SettingsValues = {"schedule_db_url": str(path), **overrides}
         bot = await start_bot(make_settings(telegram, dtek, tmp_path, **settings), Clock(NOW))
         running.append(bot)
         return bot
@@ -160,8 +140,9 @@ async def test_text_messages_are_edited_as_text(telegram: FakeTelegram, start: S
 
 
 async def test_a_photo_message_keeps_its_picture_when_the_view_has_none(
-    telegram: FakeTelegram, writer: ScheduleWriter, start: StartBot
+    telegram: FakeTelegram, shared: SharedDb, start: StartBot
 ) -> None:
+    writer, _ = shared
     await publish(writer, replace(sample_schedule("kem", TODAY), week={}))  # no weekly plan to draw
     await start()
     user = telegram.user(8004, language_code="en")
@@ -214,8 +195,9 @@ async def test_a_rejected_file_id_in_an_edit_is_uploaded_again(
 
 
 async def test_a_typed_group_is_looked_up_in_the_chats_regions_first(
-    telegram: FakeTelegram, writer: ScheduleWriter, start: StartBot
+    telegram: FakeTelegram, shared: SharedDb, start: StartBot
 ) -> None:
+    writer, _ = shared
     await publish(writer, sample_schedule("dnem", TODAY))
     bot = await start(dtek_regions=["kem", "dnem"])
     dnipro, elsewhere = telegram.user(8301), telegram.user(8302)
