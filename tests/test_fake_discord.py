@@ -27,6 +27,8 @@ from tests.fakes.discord import (
 )
 from tests.known import known
 
+pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
+
 TOKEN = "fake-token"
 QUEUES = [f"{group}.{half}" for group in range(1, 7) for half in (1, 2)]
 
