@@ -54,7 +54,6 @@ reads as well); no user-written messages (MESSAGE_CREATE), modal submissions, th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
 import math
@@ -73,6 +72,8 @@ import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+
+from tests.fakes.changes import Changes
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -831,21 +832,6 @@ class _Connection:
                 await self.socket.send_str(text)
 
 
-class _Changes:
-    """Wakes everyone waiting for a change; each re-checks its condition."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
-
-
 @dataclass
 class _Route:
     method: str
@@ -914,8 +900,7 @@ class FakeDiscord:
         self._faults: dict[str, list[_Fault | None]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._bucket_state: dict[tuple[str, str], _Bucket] = {}
-        self._changes = _Changes()
-        self._closing = False
+        self._changes = Changes()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._saved_settings: tuple[str, yarl.URL] | None = None
@@ -939,8 +924,7 @@ class FakeDiscord:
             self._point_discord_py_here()
 
     async def stop(self) -> None:
-        self._closing = True
-        self._changes.notify()
+        self._changes.close()
         for connection in list(self._connections):
             await connection.socket.close(code=1001, message=b"server stopping")
         if self._runner is not None:
@@ -1106,14 +1090,7 @@ class FakeDiscord:
     ) -> T:
         """check()'s first value other than None, re-checked on every change; AssertionError(failure())
         when none comes within seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (found := check()) is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self._closing:
-                raise AssertionError(failure())
-            await self._changes.wait(remaining)
-        return found
+        return await self._changes.wait_until(check, seconds, failure)
 
     # --- the gateway
 

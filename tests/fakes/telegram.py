@@ -34,7 +34,6 @@ anonymous admin, and ``FakeTelegram.migrate_to_supergroup()`` upgrades a group t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import io
 import itertools
@@ -55,6 +54,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from PIL import Image
+
+from tests.fakes.changes import Changes
 
 T = TypeVar("T")
 
@@ -739,21 +740,6 @@ class PlainHttpSession(AiohttpSession):
             await self._session.close()
 
 
-class _Changes:
-    """Wakes everyone waiting for a change (an update, a bot message, a call); each re-checks its condition."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
-
-
 # --- The server -------------------------------------------------------------------------------------------
 
 
@@ -783,8 +769,7 @@ class FakeTelegram:
         self._faults: defaultdict[str, list[_Fault | None]] = defaultdict(list)  # None: answer normally
         self._per_second: int | None = None
         self._poll_generation = 0
-        self._changes = _Changes()
-        self._closing = False
+        self._changes = Changes()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._handlers = {name.lower(): (name, handler) for name, handler in self._method_table().items()}
@@ -804,8 +789,7 @@ class FakeTelegram:
         self._base_url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
-        self._closing = True
-        self._changes.notify()  # waiting long polls answer [] at once
+        self._changes.close()  # waiting long polls answer [] at once
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -960,14 +944,7 @@ class FakeTelegram:
     ) -> T:
         """check()'s first value other than None, re-checked on every change; AssertionError(failure())
         when none comes within seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (found := check()) is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self._closing:
-                raise AssertionError(failure())
-            await self._changes.wait(remaining)
-        return found
+        return await self._changes.wait_until(check, seconds, failure)
 
     # --- what users do (called by FakeUser)
 
@@ -1222,7 +1199,7 @@ class FakeTelegram:
                 )
             updates = self._deliverable_updates()[:limit]
             remaining = deadline - loop.time()
-            if updates or remaining <= 0 or self._closing:
+            if updates or remaining <= 0 or self._changes.closing:
                 return updates
             await self._changes.wait(remaining)
 
