@@ -117,8 +117,12 @@ def split_text(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
     return _pack(pieces, "\n\n", limit)
 
 
-def embed_fields(rendered: Rendered, markup: Markup | None = None) -> list[tuple[str, str]]:
-    """Sections as Discord embed fields (name, value) within Discord's per-field and field-count limits."""
+def embed_fields(
+    rendered: Rendered, markup: Markup | None = None, *, max_fields: int | None = DISCORD_MAX_FIELDS
+) -> list[tuple[str, str]]:
+    """Sections as Discord embed fields (name, value) within Discord's per-field limits, cut after
+    ``max_fields`` (one embed's worth by default; None keeps them all, for a sender that spreads them over
+    several embeds)."""
     markup = markup or PlainMarkup()
     fields: list[tuple[str, str]] = []
     for section in rendered.sections:
@@ -126,7 +130,7 @@ def embed_fields(rendered: Rendered, markup: Markup | None = None) -> list[tuple
         value = "\n".join(markup.escape(line) for line in section.lines) or "—"
         for index, chunk in enumerate(_fit_lines(value, DISCORD_FIELD_VALUE_LIMIT)):
             fields.append((name if index == 0 else "\u200b", chunk))
-    return fields[:DISCORD_MAX_FIELDS]
+    return fields if max_fields is None else fields[:max_fields]
 
 
 # --- durations -------------------------------------------------------------------------------------
