@@ -18,6 +18,7 @@ from aiohttp import web
 
 from common.clock import KYIV
 from common.dtek.page_builder import build_page
+from common.local_server import LocalServer
 from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 # Our own stand-in for the anti-bot page: the markers the parser looks for, none of the capture's text.
@@ -44,7 +45,7 @@ _PAGE_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 _NO_OUTAGE = {"type": "", "sub_type": "", "start_date": "", "end_date": ""}
 
 
-class FakeDtekSite:
+class FakeDtekSite(LocalServer):
     """Serves ``/{region}/ua/shutdowns`` per region; ``url_template`` plugs into ``DTEK_URL_TEMPLATE``.
 
     ``houses[(region, settlement, street)]`` maps house -> groups for the lookup; ``outages[(region,
@@ -53,6 +54,7 @@ class FakeDtekSite:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.pages: dict[str, str] = {}
         self.blocked: set[str] = set()
         self.error_status: dict[str, int] = {}
@@ -62,12 +64,6 @@ class FakeDtekSite:
         self.ajax_calls: Counter[str] = Counter()
         self.ajax_rejected: Counter[str] = Counter()  # CSRF token, cookie or XHR header missing or wrong
         self._csrf_sessions: dict[str, str] = {}  # CSRF cookie -> token of the page served with it
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url_template(self) -> str:
@@ -93,28 +89,12 @@ class FakeDtekSite:
         """Forgets every CSRF cookie handed out, as a server does when its sessions expire."""
         self._csrf_sessions.clear()
 
-    async def start(self, port: int = 0) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self._root)
         app.router.add_get("/{region}/ua/shutdowns", self._page)
         app.router.add_post("/{region}/ua/ajax", self._ajax)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]  # (host, port) of the one site just started
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDtekSite:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+        return app
 
     async def _root(self, request: web.Request) -> web.Response:
         self.hits["/"] += 1

@@ -65,14 +65,14 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from common.local_server import LocalServer
 from tests.fakes.changes import Changes
 
 T = TypeVar("T")
@@ -855,7 +855,7 @@ def _compile(template: str) -> re.Pattern[str]:
 # --- The server -------------------------------------------------------------------------------------------
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """The fake Discord for one bot application; see the module docstring."""
 
     _patched_by: FakeDiscord | None = None
@@ -872,6 +872,7 @@ class FakeDiscord:
         attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
         patch_discord_py: bool = True,
     ) -> None:
+        super().__init__()
         self.application_id = application_id
         self.bot_name = bot_name
         self.token = token
@@ -901,25 +902,22 @@ class FakeDiscord:
         self._buckets: dict[str, _Bucket] = {}
         self._bucket_state: dict[tuple[str, str], _Bucket] = {}
         self._changes = Changes()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
         self._saved_settings: tuple[str, yarl.URL] | None = None
         self._routes = self._route_table()
 
     # --- lifecycle
 
-    async def start(self) -> None:
+    def make_app(self) -> web.Application:
         # Room for bodies over Discord's attachment limit, so that the fake (not aiohttp) refuses them.
         app = web.Application(client_max_size=4 * self.attachment_size_limit)
         app.router.add_get(_GATEWAY_PATH, self._handle_gateway)
         app.router.add_get("/attachments/{attachment_id}/{filename}", self._handle_attachment)
         app.router.add_route("*", f"/api/v{API_VERSION}/{{tail:.*}}", self._handle_api)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
+        return app
+
+    async def start(self, port: int = 0) -> None:
+        await super().start(port)
         if self.patch_discord_py:
             self._point_discord_py_here()
 
@@ -927,19 +925,8 @@ class FakeDiscord:
         self._changes.close()
         for connection in list(self._connections):
             await connection.socket.close(code=1001, message=b"server stopping")
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
         self._restore_discord_py()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def _point_discord_py_here(self) -> None:
         """Sets the two settings discord.py reads: its REST base and the gateway it connects to first."""
@@ -955,13 +942,6 @@ class FakeDiscord:
             Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved_settings
             self._saved_settings = None
             FakeDiscord._patched_by = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeDiscord is not started")
-        return self._base_url
 
     @property
     def api_base(self) -> str:

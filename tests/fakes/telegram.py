@@ -46,8 +46,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -55,6 +54,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from PIL import Image
 
+from common.local_server import LocalServer
 from tests.fakes.changes import Changes
 
 T = TypeVar("T")
@@ -743,12 +743,13 @@ class PlainHttpSession(AiohttpSession):
 # --- The server -------------------------------------------------------------------------------------------
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """The fake Bot API server for one bot; see the module docstring."""
 
     def __init__(
         self, bot_id: int = 123456, username: str = "fake_test_bot", first_name: str = "Fake Bot"
     ) -> None:
+        super().__init__()
         self.bot_id = bot_id
         self.username = username
         self.first_name = first_name
@@ -770,45 +771,20 @@ class FakeTelegram:
         self._per_second: int | None = None
         self._poll_generation = 0
         self._changes = Changes()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
         self._handlers = {name.lower(): (name, handler) for name, handler in self._method_table().items()}
 
     # --- lifecycle
 
-    async def start(self) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
-        # A short shutdown_timeout: stop() has already released the long polls, nothing else lingers.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
+        return app
 
     async def stop(self) -> None:
         self._changes.close()  # waiting long polls answer [] at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``, for ``TelegramAPIServer.from_base``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return self._base_url
+        await super().stop()
 
     @property
     def token(self) -> str:
