@@ -29,7 +29,7 @@ from common.schedule import RegionSchedule
 from common.store import ScheduleWriter
 from telegram_bot.app import TelegramApp, build_app
 from telegram_bot.settings import TelegramSettings
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, FakeUser
 from tests.waiting import wait_until
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)  # GPV3.2 of the sample: no power 08:00–11:30 today
@@ -179,3 +179,16 @@ async def shared_bot(
 async def subscribe(bot: RunningBot, chat_id: int, group: str = "GPV3.2", lang: str = "uk") -> None:
     await bot.db.ensure_recipient(str(chat_id), lang)
     await bot.db.subscribe(str(chat_id), "kem", group)
+
+
+async def answer_address_up_to_the_house(user: FakeUser) -> None:
+    """In a private chat where /address asked for the settlement: Kyiv, then Khreshchatyk street, until the
+    bot asks for the house number."""
+    await user.send("київ")
+    await user.wait_for_message("Оберіть населений пункт")
+    await user.press("м. Київ")
+    await user.wait_for_message("Введіть назву вулиці")
+    await user.send("хрещ")
+    await user.wait_for_message("Оберіть вулицю")
+    await user.press("вул. Хрещатик")
+    await user.wait_for_message("Введіть номер будинку")

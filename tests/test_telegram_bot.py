@@ -28,6 +28,7 @@ from tests.telegram_harness import (
     Clock,
     RunningBot,
     SharedDb,
+    answer_address_up_to_the_house,
     make_settings,
     only_today,
     publish,
@@ -415,14 +416,7 @@ async def test_address_lookup_then_subscribe(
     user = telegram.user(7001)
     await user.send("/address")
     await user.wait_for_message("Введіть назву населеного пункту")
-    await user.send("київ")
-    await user.wait_for_message("Оберіть населений пункт")
-    await user.press("м. Київ")
-    await user.wait_for_message("Введіть назву вулиці")
-    await user.send("хрещ")
-    await user.wait_for_message("Оберіть вулицю")
-    await user.press("вул. Хрещатик")
-    await user.wait_for_message("Введіть номер будинку")
+    await answer_address_up_to_the_house(user)
     await user.send("22А")
     found = await user.wait_for_message("Черга:")
     assert "Черга 2.2, Черга 3.1" in known(found.text)

@@ -21,6 +21,7 @@ from tests.telegram_harness import (
     RunningBot,
     SettingsValues,
     SharedDb,
+    answer_address_up_to_the_house,
     make_settings,
     publish,
     start_bot,
@@ -226,13 +227,6 @@ async def test_typed_text_comes_back_without_invisible_characters(
     await user.wait_for_message("Введіть назву населеного пункту")
     await user.send("\u202dНемає\u200f\nтакого\x1b")
     assert "«Немає такого»" in known((await user.wait_for_message("Нічого не знайдено")).text)
-    await user.send("київ")
-    await user.wait_for_message("Оберіть населений пункт")
-    await user.press("м. Київ")
-    await user.wait_for_message("Введіть назву вулиці")
-    await user.send("хрещ")
-    await user.wait_for_message("Оберіть вулицю")
-    await user.press("вул. Хрещатик")
-    await user.wait_for_message("Введіть номер будинку")
+    await answer_address_up_to_the_house(user)
     await user.send("\u2067999\u2069\x00")
     assert "Будинок «999» не знайдено" in known((await user.wait_for_message("не знайдено в графіках")).text)
