@@ -111,6 +111,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # How many parts of a long message arrived before a failure: a retry sends only the rest.
         "ALTER TABLE outbox ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0 CHECK (parts_sent >= 0)",
     ),
+    (
+        # Small facts about the bot itself, e.g. the hash of the Discord command tree last synced.
+        """CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        # The group a user looks at by default, one per user and region (Discord's /setgroup).
+        """CREATE TABLE user_groups (
+            user_id  TEXT NOT NULL,
+            region   TEXT NOT NULL,
+            grp      TEXT NOT NULL,
+            saved_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, region)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -448,6 +463,37 @@ class BotDB(Database):
     async def forget_file_id(self, key: str, file_id: str) -> None:
         """Drops a file_id the platform rejected; one saved meanwhile by another send stays."""
         await self._execute("DELETE FROM picture_files WHERE key = ? AND file_id = ?", (key, file_id))
+
+    # --- meta --------------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._lock:
+            row = await fetch_one(self._db, "SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- saved groups ------------------------------------------------------------------------------
+
+    async def save_user_group(self, user_id: str, region: str, group: str) -> None:
+        """The user's group in ``region``, replacing the one saved before."""
+        await self._execute(
+            "INSERT INTO user_groups (user_id, region, grp, saved_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, region) DO UPDATE SET grp = excluded.grp, saved_at = excluded.saved_at",
+            (user_id, region, group, to_text(self._now())),
+        )
+
+    async def user_groups(self, user_id: str) -> dict[str, str]:
+        """The user's saved group per region."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT region, grp FROM user_groups WHERE user_id = ? ORDER BY region", (user_id,)
+            )
+        return {region: group for region, group in rows}
 
     # --- upkeep ------------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None
         assert [p.id for p in await db.pending_events()] == [event_id]
         await db.ensure_recipient("42", "uk")
         assert await db.subscribe("42", "kem", "GPV1.1")
-    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(4,)]
 
 
 async def test_migrates_a_version_2_outbox_keeping_its_rows(db_path: Path) -> None:
@@ -111,6 +111,31 @@ async def test_migrates_a_version_2_outbox_keeping_its_rows(db_path: Path) -> No
     async with await BotDB.open(db_path, now=lambda: T0) as db:
         [row] = await db.due_messages(T0, 10)
     assert (row.dedupe_key, row.parts_sent) == ("queued before the upgrade", 0)
+
+
+async def test_migrates_a_version_3_file_adding_meta_and_saved_groups(db_path: Path) -> None:
+    async with BotDB(await open_migrated(db_path, MIGRATIONS[:3], upgrade_hint=""), now=lambda: T0) as old:
+        await old.ensure_recipient("1", "uk")
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
+        assert await db.get_recipient("1") is not None
+        assert await db.get_meta("anything") is None
+        assert await db.user_groups("1") == {}
+
+
+async def test_meta_values_are_replaced(db: BotDB) -> None:
+    assert await db.get_meta("commands") is None
+    await db.set_meta("commands", "a")
+    await db.set_meta("commands", "b")
+    assert await db.get_meta("commands") == "b"
+
+
+async def test_one_saved_group_per_user_and_region(db: BotDB) -> None:
+    await db.save_user_group("7", "kem", "GPV1.1")
+    await db.save_user_group("7", "kem", "GPV3.2")
+    await db.save_user_group("7", "dnem", "GPV2.1")
+    await db.save_user_group("8", "kem", "GPV4.1")
+    assert await db.user_groups("7") == {"dnem": "GPV2.1", "kem": "GPV3.2"}
+    assert await db.user_groups("9") == {}
 
 
 async def test_creates_directories_and_reopening_keeps_data(db_path: Path) -> None:

@@ -1,5 +1,5 @@
 """What the bots show, before any platform's markup: schedule answers with their picture and the actions
-under them, group lookups and their notices, a chat's settings in words, and user text made safe to echo.
+under them, group lookups and their notices, a chat's settings in words, the data's status, and user text made safe to echo.
 
 Each bot is a thin renderer of these into its own markup and buttons, so nothing here knows a platform.
 """
@@ -7,11 +7,13 @@ Each bot is a thin renderer of these into its own markup and buttons, so nothing
 from common.views.echo import ECHO_LIMIT, echo
 from common.views.lookup import (
     GroupChoice,
+    GroupOption,
     Notice,
     Problem,
     SnapshotSource,
     find_group,
     load_snapshot,
+    matching_groups,
     preferred_regions,
     unknown_group,
 )
@@ -25,12 +27,14 @@ from common.views.schedule import (
     schedule_view,
 )
 from common.views.settings import lead_text, quiet_text, settings_line
+from common.views.status import status_lines
 
 __all__ = [
     "ECHO_LIMIT",
     "Action",
     "ActionKind",
     "GroupChoice",
+    "GroupOption",
     "Notice",
     "Picture",
     "Problem",
@@ -42,9 +46,11 @@ __all__ = [
     "lead_text",
     "load_schedule_view",
     "load_snapshot",
+    "matching_groups",
     "preferred_regions",
     "quiet_text",
     "schedule_view",
     "settings_line",
+    "status_lines",
     "unknown_group",
 ]

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from common.i18n import Catalog
+from common.render.text import region_name
 from common.schedule import resolve_group
 from common.source import Snapshot, SourceUnavailable
 from common.views.echo import echo
@@ -62,6 +63,9 @@ async def find_group(
 
     Regions without data are passed over; when no region has the group, the notice lists the valid ones.
     """
+    region, colon, rest = text.partition(":")
+    if colon and region.strip() in regions:  # "kem:3.2", as a multi-region option carries it
+        regions, text = [region.strip()], rest
     valid: list[str] = []
     first_problem: Notice | None = None
     for region in regions:
@@ -76,6 +80,48 @@ async def find_group(
     if first_problem is not None and not valid:
         return first_problem
     return unknown_group(text, valid, t)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOption:
+    """A group offered while the user types: ``label`` to show (``Черга 3.2``), ``text`` to type back."""
+
+    region: str
+    group: str
+    label: str
+    text: str
+
+
+async def matching_groups(
+    source: SnapshotSource, typed: str, regions: Sequence[str], t: Catalog, *, limit: int
+) -> list[GroupOption]:
+    """The groups of ``regions`` (in that order, each in natural order) whose number contains what was
+    typed (``3.``, ``GPV3``, ``Черга 3``), at most ``limit``. With several regions the options name their
+    region, and their ``text`` carries it (``kem:3.2``) for :func:`find_group` to take back."""
+    wanted = _bare_group(typed)
+    options: list[GroupOption] = []
+    for region in regions:
+        snapshot = await load_snapshot(source, region, t)
+        if isinstance(snapshot, Notice):
+            continue
+        for group in snapshot.schedule.sorted_groups():
+            bare = group.removeprefix("GPV")
+            if wanted not in bare.upper():
+                continue
+            label = snapshot.schedule.group_name(group)
+            if len(regions) > 1:
+                options.append(
+                    GroupOption(region, group, f"{region_name(region, t.lang)}: {label}", f"{region}:{bare}")
+                )
+            else:
+                options.append(GroupOption(region, group, label, bare))
+            if len(options) >= limit:
+                return options
+    return options
+
+
+def _bare_group(text: str) -> str:
+    return " ".join(text.split()).upper().removeprefix("ЧЕРГА").removeprefix("GPV").strip()
 
 
 def unknown_group(text: str, valid: Iterable[str], t: Catalog) -> Notice:

@@ -1,0 +1,39 @@
+"""The /status answer: where a bot's data comes from and how fresh it is, one line per region."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from common.clock import KYIV
+from common.i18n import Catalog
+from common.render.text import age_text
+from common.source import SourceUnavailable
+from common.views.lookup import SnapshotSource
+
+
+async def status_lines(
+    source: SnapshotSource, mode: str, regions: Iterable[str], *, now: datetime, t: Catalog
+) -> list[str]:
+    """Per region (each once, in order): the mode, the data's age, DTEK's update time, stale or fresh."""
+    mode_text = t(f"bot.mode_{mode}")
+    lines = []
+    for region in dict.fromkeys(regions):
+        try:
+            snapshot = await source.get(region)
+        except SourceUnavailable:
+            snapshot = None
+        if snapshot is None:
+            lines.append(t("bot.status_none", mode=mode_text, region=region))
+            continue
+        updated = snapshot.schedule.updated
+        lines.append(
+            t(
+                "bot.status",
+                mode=mode_text,
+                age=age_text(snapshot.age(now), t.lang),
+                updated=f"{updated.astimezone(KYIV):%d.%m.%Y %H:%M}" if updated else "—",
+                stale=t("bot.status_stale") if snapshot.stale else t("bot.status_fresh"),
+            )
+        )
+    return lines

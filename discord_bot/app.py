@@ -1,0 +1,95 @@
+"""Builds the Discord bot from settings and runs it: ``uv run python -m discord_bot``.
+
+Nothing happens at import time. ``main`` reads the settings, opens the resources (:func:`build_context`)
+and passes them to :func:`create_bot`; tests do the same with their own clock and a fake Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from pydantic import ValidationError
+
+from common.botdb import BotDB
+from common.clock import Now, kyiv_now
+from common.render.picture import PictureCache
+from common.settings import describe_settings_error
+from common.source import create_source
+from common.store import database_path
+from discord_bot.bot import DiscordBot
+from discord_bot.context import DiscordContext
+from discord_bot.settings import DiscordSettings
+
+log = logging.getLogger("discord_bot")
+
+EXIT_CONFIG = 2  # bad settings or a token Discord refuses
+
+
+def point_discord_py_at(settings: DiscordSettings) -> None:
+    """The one place that sets where discord.py goes: its REST base and the gateway it connects to
+    (discord.py 2.7 connects there without asking ``GET /gateway/bot``). Module-level in discord.py."""
+    Route.BASE = settings.discord_api_base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def create_bot(settings: DiscordSettings, ctx: DiscordContext, **options: Any) -> DiscordBot:
+    """The bot on the resources of ``ctx``; ``options`` go to ``commands.Bot`` (and ``extensions``, the
+    Cogs to load, to :class:`DiscordBot`)."""
+    point_discord_py_at(settings)
+    return DiscordBot(ctx, **options)
+
+
+async def build_context(settings: DiscordSettings, *, now: Now) -> DiscordContext:
+    """Opens the bot's own DB and the schedule source on the clock ``now``."""
+    db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
+    source = create_source(settings, now=now)  # opens nothing until first used
+    db = await BotDB.open(db_path, now=now)
+    return DiscordContext(settings=settings, db=db, source=source, now=now, pictures=PictureCache())
+
+
+async def run(settings: DiscordSettings, *, now: Now = kyiv_now) -> None:
+    """Runs the bot until it is closed (Ctrl+C, SIGTERM), then closes its resources."""
+    ctx = await build_context(settings, now=now)
+    try:
+        bot = create_bot(settings, ctx)
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())
+    finally:
+        await ctx.aclose()
+
+
+def load_settings() -> DiscordSettings | str:
+    """The settings, or one line saying what is wrong (never a value: the token is a secret)."""
+    try:
+        return DiscordSettings()
+    except ValidationError as exc:
+        return f"error: {describe_settings_error(exc)}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings()
+    if isinstance(settings, str):
+        print(settings, file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except discord.LoginFailure:
+        print("error: DISCORD_TOKEN: Discord refused the token (reset it on the Bot page)", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0

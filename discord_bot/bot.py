@@ -1,0 +1,83 @@
+"""The bot: a ``commands.Bot`` whose ``setup_hook`` loads one Cog per feature and syncs the commands when
+they changed; handler failures are logged and apologised for, and the bot keeps running."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from discord_bot.context import DiscordContext
+from discord_bot.i18n import CatalogTranslator, catalog_for
+from discord_bot.sync import sync_if_changed
+
+log = logging.getLogger("discord_bot")
+
+# One extension (module with a Cog) per feature, loaded in this order.
+EXTENSIONS = ("discord_bot.cogs.schedule", "discord_bot.cogs.status")
+
+
+def intents() -> discord.Intents:
+    """Non-privileged only: the guilds the bot is in and their channels; slash commands need no more."""
+    chosen = discord.Intents.none()
+    chosen.guilds = True
+    return chosen
+
+
+async def apologise(interaction: discord.Interaction[Any]) -> None:
+    """An ephemeral apology in the user's language, as the first answer or as a followup."""
+    text = catalog_for(interaction)("bot.error")
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not apologise for interaction %s", interaction.id, exc_info=True)
+
+
+class DiscordTree(app_commands.CommandTree["DiscordBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[DiscordBot], error: app_commands.AppCommandError
+    ) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        log.error("/%s failed for interaction %s", command, interaction.id, exc_info=original)
+        if interaction.type is not discord.InteractionType.autocomplete:  # no message to answer with there
+            await apologise(interaction)
+
+
+class DiscordBot(commands.Bot):
+    """Made by ``discord_bot.app.create_bot``; ``ctx`` holds the resources ``main`` opened."""
+
+    def __init__(
+        self, ctx: DiscordContext, *, extensions: Sequence[str] = EXTENSIONS, **options: Any
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            tree_cls=DiscordTree,
+            help_command=None,
+            **options,
+        )
+        self.ctx = ctx
+        self.extension_names = tuple(extensions)
+        self.failed_extensions: list[str] = []
+        self.synced: bool | None = None  # whether the start synced the commands; None before setup_hook
+
+    async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())
+        for name in self.extension_names:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError:
+                log.exception("could not load %s; the bot runs without it", name)
+                self.failed_extensions.append(name)
+        self.synced = await sync_if_changed(self.tree, self.ctx.db, self.ctx.settings.discord_guild_id)
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d servers (%s mode)", self.user, len(self.guilds), self.ctx.source.mode)

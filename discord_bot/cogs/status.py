@@ -1,0 +1,31 @@
+"""/status: where the data comes from, how old it is, DTEK's update time, and whether it may be stale."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from common.views import status_lines
+from discord_bot.bot import DiscordBot
+from discord_bot.i18n import catalog_for, text
+
+
+class StatusCog(commands.Cog, name="status"):
+    def __init__(self, bot: DiscordBot) -> None:
+        self.ctx = bot.ctx
+
+    @app_commands.command(
+        name=text("discord.commands.status.name"), description=text("discord.commands.status.description")
+    )
+    async def status(self, interaction: discord.Interaction[DiscordBot]) -> None:
+        t = catalog_for(interaction)
+        saved = await self.ctx.db.user_groups(str(interaction.user.id))
+        regions = [region for region in self.ctx.regions if region in saved] or self.ctx.regions[:1]
+        lines = await status_lines(self.ctx.source, self.ctx.source.mode, regions, now=self.ctx.now(), t=t)
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, DiscordBot)
+    await bot.add_cog(StatusCog(bot))
