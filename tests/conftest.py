@@ -37,9 +37,10 @@ from common.clock import KYIV, as_kyiv
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = REPO_ROOT.parent / "shared" / "fixtures" / "dtek"
 
-# The Telegram bot's end-to-end harness: its fixtures are found by name in every test module.
+# The bots' end-to-end harnesses: their fixtures are found by name in every test module.
 TELEGRAM_HARNESS = "tests.telegram_harness"
-pytest_plugins = [TELEGRAM_HARNESS]
+DISCORD_HARNESS = "tests.discord_harness"
+pytest_plugins = [TELEGRAM_HARNESS, DISCORD_HARNESS]
 
 _TRAVEL = pytest.StashKey[time_machine.travel]()
 

@@ -59,7 +59,8 @@ def preferred_regions(subscribed: Iterable[str], configured: Sequence[str]) -> l
 async def find_group(
     source: SnapshotSource, text: str, regions: Sequence[str], t: Catalog
 ) -> GroupChoice | Notice:
-    """The first of ``regions`` that has the typed group (``3.2``, ``GPV3.2``, ``Черга 3.2``).
+    """The first of ``regions`` that has the typed group (``3.2``, ``GPV3.2``, ``Черга 3.2``; ``kem:3.2``
+    names the region).
 
     Regions without data are passed over; when no region has the group, the notice lists the valid ones.
     """
@@ -95,11 +96,12 @@ class GroupOption:
 async def matching_groups(
     source: SnapshotSource, typed: str, regions: Sequence[str], t: Catalog, *, limit: int
 ) -> list[GroupOption]:
-    """The groups of ``regions`` (in that order, each in natural order) whose number contains what was
-    typed (``3.``, ``GPV3``, ``Черга 3``), at most ``limit``. With several regions the options name their
-    region, and their ``text`` carries it (``kem:3.2``) for :func:`find_group` to take back."""
+    """The groups of ``regions`` whose number contains what was typed (``3.``, ``GPV3``, ``Черга 3``), at
+    most ``limit``: those starting with it first, then regions in order, groups in natural order. With
+    several regions the options name their region, and their ``text`` carries it (``kem:3.2``) for
+    :func:`find_group` to take back."""
     wanted = _bare_group(typed)
-    options: list[GroupOption] = []
+    found: list[tuple[bool, int, GroupOption]] = []
     for region in regions:
         snapshot = await load_snapshot(source, region, t)
         if isinstance(snapshot, Notice):
@@ -109,15 +111,13 @@ async def matching_groups(
             if wanted not in bare.upper():
                 continue
             label = snapshot.schedule.group_name(group)
-            if len(regions) > 1:
-                options.append(
-                    GroupOption(region, group, f"{region_name(region, t.lang)}: {label}", f"{region}:{bare}")
-                )
-            else:
-                options.append(GroupOption(region, group, label, bare))
-            if len(options) >= limit:
-                return options
-    return options
+            option = (
+                GroupOption(region, group, f"{region_name(region, t.lang)}: {label}", f"{region}:{bare}")
+                if len(regions) > 1
+                else GroupOption(region, group, label, bare)
+            )
+            found.append((not bare.upper().startswith(wanted), len(found), option))
+    return [option for _, _, option in sorted(found, key=lambda item: item[:2])[:limit]]
 
 
 def _bare_group(text: str) -> str:
