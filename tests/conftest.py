@@ -9,9 +9,9 @@ processes started by tests keep the real clock, so such tests take their dates f
 Slow tests are marked ``e2e`` and left out of the fast run ``pytest -m "not e2e"``. A test is e2e when
 - its module says so (``pytestmark = pytest.mark.e2e``: the bot against the fake Bot API, the service's
   CLI as a process), or it is marked itself (a long timing test), or
-- it runs the Telegram bot with the harness (tests/telegram_harness.py, a plugin: its fixtures serve
-  every module), in whatever file it is written: it uses, directly or through another fixture, one of
-  the harness's fixtures that start the bot (its ``BOT_FIXTURES``), or its module imports the harness's
+- it runs a bot with its harness (tests/telegram_harness.py, tests/discord_harness.py, plugins: their
+  fixtures serve every module), in whatever file it is written: it uses, directly or through another
+  fixture, one of a harness's fixtures that start the bot (its ``BOT_FIXTURES``), or its module imports a harness's
   starter ``start_bot`` (a module's own fixture that starts the bot, such as test_telegram_views.py's
   ``start``, does), or
 - it starts a real process: that is known only while it runs, so such a test left unmarked fails,
@@ -93,14 +93,21 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    harness = config.pluginmanager.get_plugin(TELEGRAM_HARNESS)
-    assert harness is not None, f"{TELEGRAM_HARNESS} is not registered: the bot's tests could not run"
+    harnesses = []
+    for name in pytest_plugins:
+        harness = config.pluginmanager.get_plugin(name)
+        assert harness is not None, f"{name} is not registered: the bot's tests could not run"
+        harnesses.append(harness)
     for item in items:
         fixtures = getattr(item, "fixturenames", ())  # with the fixtures the test's fixtures use
         module = getattr(item, "module", None)
-        imports_starter = module is not None and any(v is harness.start_bot for v in vars(module).values())
-        if harness.BOT_FIXTURES.intersection(fixtures) or imports_starter:
-            item.add_marker(pytest.mark.e2e)
+        for harness in harnesses:
+            imports_starter = module is not None and any(
+                v is harness.start_bot for v in vars(module).values()
+            )
+            if harness.BOT_FIXTURES.intersection(fixtures) or imports_starter:
+                item.add_marker(pytest.mark.e2e)
+                break
 
 
 _processes_started = 0

@@ -4,6 +4,9 @@ tests/fakes/discord.py and a real shared schedule DB written by the service's wr
 
 The fake does not point discord.py at itself here (``patch_discord_py=False``): the bot's factory does,
 from DISCORD_API_BASE and DISCORD_GATEWAY_URL, and the fixture puts discord.py's settings back afterwards.
+
+As with the Telegram harness, a test that starts the bot is e2e (tests/conftest.py): it uses a fixture of
+:data:`BOT_FIXTURES` or its module imports the starter :func:`start_bot`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tests.telegram_harness import NOW, TODAY, Clock, SharedDb, publish
 
 # Shaped like a real one (id, timestamp, signature), so that the settings' check lets it through.
 TOKEN = "MTIwMDAwMDAwMDAwMDAwMDAwMQ.GfAkEx.fake-signature-for-the-tests-only_0123456789"
+BOT_FIXTURES = frozenset({"discord_bot"})  # the fixtures below that start the bot: a test using one is e2e
 GROUPS = 14  # queues 1..14 with two halves each: 28 groups, more than Discord's 25 autocomplete choices
 
 __all__ = ["NOW", "TODAY", "Clock"]
@@ -92,9 +96,7 @@ def discord_settings(
 
 
 @contextlib.asynccontextmanager
-async def running_discord_bot(
-    settings: DiscordSettings, clock: Clock, **options: Any
-) -> AsyncIterator[DiscordBot]:
+async def start_bot(settings: DiscordSettings, clock: Clock, **options: Any) -> AsyncIterator[DiscordBot]:
     """The bot built as ``main`` builds it, logged in and READY; closed with its resources on exit."""
     ctx = await build_context(settings, now=clock)
     try:
@@ -123,5 +125,5 @@ async def discord_bot(
 ) -> AsyncIterator[DiscordBot]:
     _, path = discord_shared
     settings = discord_settings(discord_fake, tmp_path, schedule_db_url=str(path))
-    async with running_discord_bot(settings, Clock(NOW)) as bot:
+    async with start_bot(settings, Clock(NOW)) as bot:
         yield bot

@@ -24,7 +24,7 @@ from tests.discord_harness import (
     Clock,
     DiscordWorld,
     discord_settings,
-    running_discord_bot,
+    start_bot,
 )
 from tests.fakes.discord import CallbackType, FakeDiscord, FakeMessage
 from tests.known import known
@@ -47,7 +47,7 @@ async def test_login_syncs_the_commands_once_and_a_restart_with_the_same_tree_do
     discord_fake: FakeDiscord, discord_world: DiscordWorld, discord_shared: SharedDb, tmp_path: Path
 ) -> None:
     settings = discord_settings(discord_fake, tmp_path, schedule_db_url=str(discord_shared[1]))
-    async with running_discord_bot(settings, Clock(NOW)) as bot:
+    async with start_bot(settings, Clock(NOW)) as bot:
         assert bot.synced is True
         assert bot.failed_extensions == []
     [sync] = discord_fake.syncs
@@ -70,14 +70,14 @@ async def test_login_syncs_the_commands_once_and_a_restart_with_the_same_tree_do
     # Non-privileged intents only: guilds.
     assert [identify["intents"] for identify in discord_fake.identifies] == [1]
 
-    async with running_discord_bot(settings, Clock(NOW)) as again:
+    async with start_bot(settings, Clock(NOW)) as again:
         assert again.synced is False
         interaction = await discord_world.alice.invoke("status", channel=discord_world.general)
         assert (await interaction.wait_for_response()).type == CallbackType.CHANNEL_MESSAGE
     assert len(discord_fake.syncs) == 1  # the same tree: no second sync
 
     guild_settings = settings.model_copy(update={"discord_guild_id": discord_world.guild.id})
-    async with running_discord_bot(guild_settings, Clock(NOW)) as in_guild:
+    async with start_bot(guild_settings, Clock(NOW)) as in_guild:
         assert in_guild.synced is True  # a new scope has never been synced
     assert discord_fake.syncs[-1].guild_id == discord_world.guild.id
     assert len(discord_fake.syncs) == 2
@@ -93,7 +93,7 @@ async def test_a_cog_that_fails_to_load_is_logged_and_the_others_run(
     settings = discord_settings(discord_fake, tmp_path, schedule_db_url=str(discord_shared[1]))
     extensions = ("discord_bot.cogs.no_such_feature", "discord_bot.cogs.status")
     with caplog.at_level(logging.ERROR, logger="discord_bot"):
-        async with running_discord_bot(settings, Clock(NOW), extensions=extensions) as bot:
+        async with start_bot(settings, Clock(NOW), extensions=extensions) as bot:
             assert bot.failed_extensions == ["discord_bot.cogs.no_such_feature"]
             interaction = await discord_world.alice.invoke("status", channel=discord_world.general)
             await interaction.wait_for_response()

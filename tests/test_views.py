@@ -33,10 +33,12 @@ from common.views import (
     find_group,
     lead_text,
     load_schedule_view,
+    matching_groups,
     preferred_regions,
     quiet_text,
     schedule_view,
     settings_line,
+    status_lines,
 )
 from tests.known import known
 
@@ -304,3 +306,56 @@ def test_echo_keeps_what_users_see_and_drops_what_hides_or_reorders(typed: str, 
 
 def test_echo_cuts_to_the_callers_limit() -> None:
     assert echo("123456789", limit=5) == "1234…"
+
+
+# --- typing a group, and the status lines ------------------------------------------------------------
+
+
+class Snapshots:
+    """A SnapshotSource holding fixed snapshots; a region without one has no data yet."""
+
+    mode = "shared"
+
+    def __init__(self, **snapshots: Snapshot) -> None:
+        self.snapshots = snapshots
+
+    async def get(self, region: str) -> Snapshot | None:
+        return self.snapshots.get(region)
+
+
+async def test_matching_groups_start_with_the_typed_text_first_and_stop_at_the_limit() -> None:
+    source = Snapshots(kem=snapshot(sample_schedule("kem", TODAY, groups=14)))
+    uk = catalog("uk")
+
+    typed = await matching_groups(source, "черга 3.", ["kem"], uk, limit=25)
+    assert [(o.group, o.label, o.text) for o in typed] == [
+        ("GPV3.1", "Черга 3.1", "3.1"),
+        ("GPV3.2", "Черга 3.2", "3.2"),
+        ("GPV13.1", "Черга 13.1", "13.1"),
+        ("GPV13.2", "Черга 13.2", "13.2"),
+    ]
+    assert len(await matching_groups(source, "", ["kem"], uk, limit=25)) == 25
+    assert await matching_groups(source, "nothing like it", ["kem"], uk, limit=25) == []
+    assert await matching_groups(source, "1", ["dnem"], uk, limit=25) == []  # no data there yet
+
+
+async def test_matching_groups_of_several_regions_name_the_region_and_find_group_takes_it_back() -> None:
+    source = Snapshots(
+        kem=snapshot(sample_schedule("kem", TODAY)), dnem=snapshot(sample_schedule("dnem", TODAY))
+    )
+    options = await matching_groups(source, "3.2", ["dnem", "kem"], EN, limit=25)
+    assert [(o.region, o.text) for o in options] == [("dnem", "dnem:3.2"), ("kem", "kem:3.2")]
+    assert options[1].label.endswith(": Черга 3.2")
+
+    assert await find_group(source, "kem:3.2", ["dnem", "kem"], EN) == GroupChoice("kem", "GPV3.2")
+    assert await find_group(source, "3.2", ["dnem", "kem"], EN) == GroupChoice("dnem", "GPV3.2")
+
+
+async def test_status_lines_per_region_with_age_update_time_and_freshness() -> None:
+    source = Snapshots(kem=snapshot(sample_schedule("kem", TODAY), stale=True))
+    lines = await status_lines(source, "shared", ["kem", "dnem", "kem"], now=NOW, t=EN)
+    assert lines == [
+        "Mode: the schedule service's shared database. Data fetched 5 minutes ago."
+        " DTEK updated: 23.11.2026 07:30. ⚠️ Data may be out of date.",
+        "Mode: the schedule service's shared database. No data for dnem yet.",
+    ]
