@@ -56,7 +56,7 @@ async def build_context(settings: DiscordSettings, *, now: Now) -> DiscordContex
     return DiscordContext(settings=settings, db=db, source=source, now=now, pictures=PictureCache())
 
 
-async def run(settings: DiscordSettings, *, now: Now = kyiv_now) -> None:
+async def run(settings: DiscordSettings, *, now: Now) -> None:
     """Runs the bot until it is closed (Ctrl+C, SIGTERM), then closes its resources."""
     ctx = await build_context(settings, now=now)
     try:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run(settings))
+            asyncio.run(run(settings, now=kyiv_now))  # the program's one clock
     except discord.LoginFailure:
         print("error: DISCORD_TOKEN: Discord refused the token (reset it on the Bot page)", file=sys.stderr)
         return EXIT_CONFIG

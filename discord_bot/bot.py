@@ -11,7 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from common.notifications import Notifier
 from discord_bot.context import DiscordContext
+from discord_bot.delivery import DiscordSender
 from discord_bot.i18n import CatalogTranslator, catalog_for
 from discord_bot.sync import sync_if_changed
 
@@ -68,6 +70,7 @@ class DiscordBot(commands.Bot):
         self.extension_names = tuple(extensions)
         self.failed_extensions: list[str] = []
         self.synced: bool | None = None  # whether the start synced the commands; None before setup_hook
+        self.notifier: Notifier | None = None  # started by setup_hook, once logged in
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CatalogTranslator())
@@ -78,6 +81,27 @@ class DiscordBot(commands.Bot):
                 log.exception("could not load %s; the bot runs without it", name)
                 self.failed_extensions.append(name)
         self.synced = await sync_if_changed(self.tree, self.ctx.db, self.ctx.settings.discord_guild_id)
+        self.notifier = self._create_notifier()
+        self.notifier.start()
+
+    def _create_notifier(self) -> Notifier:
+        """Change notices and reminders through the outbox, posted by this (logged-in) client."""
+        ctx = self.ctx
+        return Notifier(
+            db=ctx.db,
+            source=ctx.source,
+            sender=DiscordSender(self),
+            regions=ctx.regions,
+            rate_per_second=ctx.settings.discord_rate_limit,
+            watch_interval_seconds=ctx.settings.watch_interval_seconds,
+            now=ctx.now,
+        )
+
+    async def close(self) -> None:
+        # The background work first: sends under way finish while the connection is still there.
+        if self.notifier is not None:
+            await self.notifier.stop()
+        await super().close()
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers (%s mode)", self.user, len(self.guilds), self.ctx.source.mode)

@@ -27,6 +27,7 @@ import discord
 
 from common.notifications import SendOutcome
 from common.render.text import DISCORD_MAX_FIELDS, Rendered, embed_fields, rendered_from_json, split_text
+from discord_bot.render import MARKUP
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +92,6 @@ def user_recipient(user_id: int) -> str:
 # --- payloads into messages --------------------------------------------------------------------------
 
 
-class _Markdown:
-    """Discord markdown for :mod:`common.render.text`: our texts are shown as written."""
-
-    def escape(self, text: str) -> str:
-        return discord.utils.escape_markdown(text)
-
-    def bold(self, text: str) -> str:
-        return f"**{text}**"
-
-
-_MARKDOWN = _Markdown()
-
-
 @dataclass(frozen=True)
 class Post:
     """One Discord message of a payload: one part for the outbox."""
@@ -148,15 +136,15 @@ def notice_embeds(rendered: Rendered) -> list[list[discord.Embed]]:
     The title heads every message (a part sent alone on a retry still says what it is about), the notes
     go in the last embed's footer; fields fill an embed up to 25, embeds a message up to 10 or the total.
     """
-    title = _cut(_MARKDOWN.escape(rendered.title), TITLE_LIMIT)
+    title = _cut(MARKUP.escape(rendered.title), TITLE_LIMIT)
     footer = _cut("\n".join(rendered.notes), FOOTER_LIMIT)  # footers show no markdown: not escaped
     budget = EMBED_TOTAL_LIMIT - len(footer)  # kept free in every message for the footer of the last
     packer = _Packer(title, budget)
     if rendered.lead:
-        lead = _MARKDOWN.escape(rendered.lead)
+        lead = MARKUP.escape(rendered.lead)
         for chunk in split_text(lead, min(DESCRIPTION_LIMIT, budget - len(title))):
             packer.add_description(chunk)
-    for name, value in embed_fields(rendered, _MARKDOWN, max_fields=None):
+    for name, value in embed_fields(rendered, MARKUP, max_fields=None):
         packer.add_field(name or "\u200b", value)  # Discord refuses an empty field name
     return packer.finish(footer)
 
