@@ -126,6 +126,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (user_id, region)
         ) WITHOUT ROWID""",
     ),
+    (
+        # What a server channel's subscription adds to its row in ``subscriptions``: the server it lies in
+        # (all of a server's go at once when the bot is removed from it) and the role each post mentions.
+        """CREATE TABLE channel_subscriptions (
+            recipient_id TEXT NOT NULL,
+            region       TEXT NOT NULL,
+            grp          TEXT NOT NULL,
+            server_id    TEXT NOT NULL,
+            mention_role TEXT,
+            PRIMARY KEY (recipient_id, region, grp),
+            FOREIGN KEY (recipient_id, region, grp)
+                REFERENCES subscriptions (recipient_id, region, grp) ON DELETE CASCADE
+        ) WITHOUT ROWID""",
+        "CREATE INDEX channel_subscriptions_by_server ON channel_subscriptions (server_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -158,6 +173,20 @@ class Recipient:
         if self.quiet_start is None or self.quiet_end is None:
             return None
         return self.quiet_start, self.quiet_end
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSubscription:
+    """A server channel subscribed to a group: the channel is the recipient, its server and the role its
+    posts mention are kept besides."""
+
+    recipient_id: str
+    region: str
+    group: str
+    server_id: str
+    mention_role: str | None
+    active: bool  # False: posting failed for good (permissions removed, channel deleted)
+    deactivated_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +400,97 @@ class BotDB(Database):
             )
         found = [(_recipient(row[:-2]), row[-2], row[-1]) for row in rows]
         return sorted(found, key=lambda item: (item[0].id, *_subscription_order(item[1:])))
+
+    # --- server channels ---------------------------------------------------------------------------
+
+    async def subscribe_channel(
+        self,
+        recipient_id: str,
+        region: str,
+        group: str,
+        *,
+        server_id: str,
+        lang: str,
+        mention_role: str | None = None,
+    ) -> bool:
+        """Subscribes a server channel to a group in one transaction: the channel becomes (or stays) an
+        active recipient posting in ``lang``, and the subscription records its server and the role to
+        mention (replacing the role of an existing one). True if the subscription is new."""
+        _check_language(lang)
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.execute(
+                "INSERT INTO recipients (id, lang, created_at) VALUES (?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET lang = excluded.lang, active = 1, deactivated_reason = NULL",
+                (recipient_id, lang, to_text(self._now())),
+            )
+            added = await self._db.execute(
+                "INSERT INTO subscriptions (recipient_id, region, grp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (recipient_id, region, group),
+            )
+            await self._db.execute(
+                "INSERT INTO channel_subscriptions (recipient_id, region, grp, server_id, mention_role)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (recipient_id, region, grp)"
+                " DO UPDATE SET server_id = excluded.server_id, mention_role = excluded.mention_role",
+                (recipient_id, region, group, server_id, mention_role),
+            )
+        return bool(added.rowcount)
+
+    async def unsubscribe_channel(self, recipient_id: str, region: str, group: str) -> bool:
+        """Ends a channel's subscription and what it records; True if there was one."""
+        return await self.unsubscribe(recipient_id, region, group)  # the channel's row goes by cascade
+
+    async def channel_subscriptions(self, server_id: str) -> list[ChannelSubscription]:
+        """A server's channel subscriptions, by channel, then region and group in natural order."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT c.recipient_id, c.region, c.grp, c.server_id, c.mention_role, r.active,"
+                " r.deactivated_reason FROM channel_subscriptions c"
+                " JOIN recipients r ON r.id = c.recipient_id WHERE c.server_id = ?",
+                (server_id,),
+            )
+        found = [
+            ChannelSubscription(rid, region, group, server, role, bool(active), reason)
+            for rid, region, group, server, role, active, reason in rows
+        ]
+        return sorted(found, key=lambda s: (s.recipient_id, *_subscription_order((s.region, s.group))))
+
+    async def mention_role(self, recipient_id: str, region: str, group: str) -> str | None:
+        """The role a channel's posts about the group mention; None for no role or no such subscription."""
+        async with self._lock:
+            row = await fetch_one(
+                self._db,
+                "SELECT mention_role FROM channel_subscriptions WHERE recipient_id = ? AND region = ? AND grp = ?",
+                (recipient_id, region, group),
+            )
+        return None if row is None else row[0]
+
+    async def delete_server_subscriptions(self, server_id: str, reason: str) -> int:
+        """Deletes every channel subscription of a server (the bot was removed from it) in one transaction;
+        its channels are deactivated with ``reason`` and their pending posts dropped. Returns how many
+        subscriptions went."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            channels = [
+                rid
+                for (rid,) in await self._db.execute_fetchall(
+                    "SELECT DISTINCT recipient_id FROM channel_subscriptions WHERE server_id = ?",
+                    (server_id,),
+                )
+            ]
+            deleted = await self._db.execute(
+                "DELETE FROM subscriptions WHERE (recipient_id, region, grp) IN"
+                " (SELECT recipient_id, region, grp FROM channel_subscriptions WHERE server_id = ?)",
+                (server_id,),
+            )
+            for rid in channels:
+                await self._db.execute(
+                    "UPDATE recipients SET active = 0, deactivated_reason = ? WHERE id = ?", (reason, rid)
+                )
+                await self._db.execute(
+                    "UPDATE outbox SET status = 'dead', last_error = ?"
+                    " WHERE recipient_id = ? AND status = 'pending'",
+                    (reason, rid),
+                )
+        return max(deleted.rowcount, 0)
 
     # --- outbox ------------------------------------------------------------------------------------
 

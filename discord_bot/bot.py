@@ -13,14 +13,14 @@ from discord.ext import commands
 
 from common.notifications import Notifier
 from discord_bot.context import DiscordContext
-from discord_bot.delivery import DiscordSender
+from discord_bot.delivery import DiscordSender, subscription_roles
 from discord_bot.i18n import CatalogTranslator, catalog_for
 from discord_bot.sync import sync_if_changed
 
 log = logging.getLogger("discord_bot")
 
 # One extension (module with a Cog) per feature, loaded in this order.
-EXTENSIONS = ("discord_bot.cogs.schedule", "discord_bot.cogs.status")
+EXTENSIONS = ("discord_bot.cogs.schedule", "discord_bot.cogs.status", "discord_bot.cogs.channels")
 
 
 def intents() -> discord.Intents:
@@ -90,7 +90,7 @@ class DiscordBot(commands.Bot):
         return Notifier(
             db=ctx.db,
             source=ctx.source,
-            sender=DiscordSender(self),
+            sender=DiscordSender(self, mention_role=subscription_roles(ctx.db)),
             regions=ctx.regions,
             rate_per_second=ctx.settings.discord_rate_limit,
             watch_interval_seconds=ctx.settings.watch_interval_seconds,

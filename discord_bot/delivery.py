@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiohttp
 import discord
@@ -108,12 +108,13 @@ class Post:
         return discord.AllowedMentions(everyone=False, users=False, roles=roles, replied_user=False)
 
 
-def payload_posts(payload: Mapping[str, Any]) -> list[Post]:
+def payload_posts(payload: Mapping[str, Any], *, mention_role: int | None = None) -> list[Post]:
     """The messages of an outbox payload, in order; ValueError if the payload is not one we know.
 
-    ``mention_role`` (a role id) puts the role's mention in the first message's text.
+    ``mention_role`` (a role id) puts the role's mention in the first message's text. It comes from the
+    recipient's subscription, not the payload: the fan-out shares one payload among many recipients.
     """
-    role = _optional_snowflake(payload.get("mention_role"), "mention_role")
+    role = _optional_snowflake(mention_role, "mention_role")
     mention = f"<@&{role}>" if role is not None else None
     if "rendered" in payload:
         messages = notice_embeds(rendered_from_json(payload["rendered"]))
@@ -207,21 +208,50 @@ def _optional_snowflake(value: object, name: str) -> int | None:
 # --- sending ------------------------------------------------------------------------------------------
 
 
+# The role a post to the recipient mentions, looked up when it is sent: (recipient id, payload) -> role id.
+MentionRole = Callable[[str, Mapping[str, Any]], Awaitable[int | None]]
+
+
+class RoleStore(Protocol):
+    async def mention_role(self, recipient_id: str, region: str, group: str) -> str | None: ...
+
+
+def subscription_roles(store: RoleStore) -> MentionRole:
+    """The :data:`MentionRole` of server channel subscriptions: a channel's post about a group mentions
+    the role its subscription to that group names; DMs and payloads of no group mention nobody."""
+
+    async def lookup(recipient_id: str, payload: Mapping[str, Any]) -> int | None:
+        region, group = payload.get("region"), payload.get("group")
+        if (
+            not recipient_id.startswith("channel:")
+            or not isinstance(region, str)
+            or not isinstance(group, str)
+        ):
+            return None
+        role = await store.mention_role(recipient_id, region, group)
+        return _optional_snowflake(role, "mention_role")
+
+    return lookup
+
+
 class DiscordSender:
     """The outbox's :class:`~common.notifications.Sender` for Discord, over a logged-in discord.py client.
 
     A user's DM channel is opened once and its id remembered (Discord answers with the same channel every
-    time); channels are addressed by id, so nothing needs to be in discord.py's cache.
+    time); channels are addressed by id, so nothing needs to be in discord.py's cache. ``mention_role``
+    tells the role (if any) the first message of a post mentions.
     """
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, *, mention_role: MentionRole | None = None) -> None:
         self._client = client
+        self._mention_role = mention_role
         self._dm_channels: dict[int, int] = {}  # user id -> DM channel id
 
     async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
         try:
             recipient = parse_recipient(recipient_id)
-            posts = payload_posts(payload)[parts_sent:]
+            role = None if self._mention_role is None else await self._mention_role(recipient_id, payload)
+            posts = payload_posts(payload, mention_role=role)[parts_sent:]
         except (ValueError, KeyError, TypeError) as exc:  # a bad row: retrying it gets the same answer
             return SendOutcome("failed", error=f"cannot send to {recipient_id!r}: {exc}")
         if not posts:

@@ -16,6 +16,7 @@ from common.botdb import (
     MIGRATIONS,
     SCHEMA_VERSION,
     BotDB,
+    ChannelSubscription,
     Recipient,
     SchemaVersionError,
     UnknownRecipient,
@@ -99,7 +100,7 @@ async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None
         assert [p.id for p in await db.pending_events()] == [event_id]
         await db.ensure_recipient("42", "uk")
         assert await db.subscribe("42", "kem", "GPV1.1")
-    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(4,)]
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(5,)]
 
 
 async def test_migrates_a_version_2_outbox_keeping_its_rows(db_path: Path) -> None:
@@ -538,3 +539,89 @@ async def test_move_recipient_twice_or_from_nowhere_changes_nothing(db: BotDB) -
     assert (await stored(db, "-100500")).lang == "uk"
     with pytest.raises(ValueError, match="its own id"):
         await db.move_recipient("-100500", "-100500")
+
+
+# --- server channel subscriptions ------------------------------------------------------------------------
+
+
+async def test_migrates_a_version_4_file_adding_channel_subscriptions(db_path: Path) -> None:
+    async with BotDB(await open_migrated(db_path, MIGRATIONS[:4], upgrade_hint=""), now=lambda: T0) as old:
+        await old.ensure_recipient("channel:5", "uk")
+        assert await old.subscribe("channel:5", "kem", "GPV1.1")
+    async with await BotDB.open(db_path, now=lambda: T0) as db:
+        assert await db.subscriptions("channel:5") == [("kem", "GPV1.1")]
+        assert await db.channel_subscriptions("1") == []
+        assert await db.mention_role("channel:5", "kem", "GPV1.1") is None
+
+
+async def test_a_channel_subscription_records_its_server_role_and_language(db: BotDB) -> None:
+    assert await db.subscribe_channel(
+        "channel:5", "kem", "GPV3.2", server_id="1", lang="en", mention_role="9"
+    )
+    assert await db.subscribe_channel("channel:5", "kem", "GPV1.1", server_id="1", lang="en")
+    assert await db.subscribe_channel("channel:6", "kem", "GPV3.2", server_id="1", lang="en")
+    assert await db.subscribe_channel("channel:7", "kem", "GPV3.2", server_id="2", lang="uk")
+
+    assert (await stored(db, "channel:5")).lang == "en"
+    assert await db.subscriptions("channel:5") == [("kem", "GPV1.1"), ("kem", "GPV3.2")]
+    assert [r.id for r in await db.subscribers("kem", "GPV3.2")] == ["channel:5", "channel:6", "channel:7"]
+    assert await db.mention_role("channel:5", "kem", "GPV3.2") == "9"
+    assert await db.mention_role("channel:5", "kem", "GPV1.1") is None
+    assert await db.mention_role("channel:6", "kem", "GPV1.1") is None  # no such subscription
+    assert await db.channel_subscriptions("1") == [
+        ChannelSubscription("channel:5", "kem", "GPV1.1", "1", None, True, None),
+        ChannelSubscription("channel:5", "kem", "GPV3.2", "1", "9", True, None),
+        ChannelSubscription("channel:6", "kem", "GPV3.2", "1", None, True, None),
+    ]
+
+
+async def test_subscribing_again_replaces_the_role_and_language_and_reactivates(db: BotDB) -> None:
+    await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="uk", mention_role="9")
+    await db.deactivate("channel:5", "the bot may not post in the channel")
+
+    assert not await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="en")
+
+    recipient = await stored(db, "channel:5")
+    assert (recipient.active, recipient.deactivated_reason, recipient.lang) == (True, None, "en")
+    assert await db.mention_role("channel:5", "kem", "GPV3.2") is None
+
+
+async def test_a_deactivated_channel_is_listed_as_such(db: BotDB) -> None:
+    await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="uk")
+    await db.deactivate("channel:5", "the channel was deleted")
+    [listed] = await db.channel_subscriptions("1")
+    assert (listed.active, listed.deactivated_reason) == (False, "the channel was deleted")
+
+
+async def test_unsubscribing_a_channel_removes_its_record(db: BotDB) -> None:
+    await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="uk", mention_role="9")
+    assert await db.unsubscribe_channel("channel:5", "kem", "GPV3.2")
+    assert not await db.unsubscribe_channel("channel:5", "kem", "GPV3.2")
+    assert await db.subscriptions("channel:5") == []
+    assert await db.channel_subscriptions("1") == []
+    assert await db.mention_role("channel:5", "kem", "GPV3.2") is None
+
+
+async def test_deleting_a_servers_subscriptions_leaves_other_servers_and_users(db: BotDB) -> None:
+    await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="uk", mention_role="9")
+    await db.subscribe_channel("channel:5", "kem", "GPV1.1", server_id="1", lang="uk")
+    await db.subscribe_channel("channel:7", "kem", "GPV3.2", server_id="2", lang="uk")
+    await db.ensure_recipient("user:8", "uk")
+    await db.subscribe("user:8", "kem", "GPV3.2")
+    await db.enqueue([item("channel:5", "pending post"), item("channel:7", "other server")])
+
+    assert await db.delete_server_subscriptions("1", "the bot was removed from the server") == 2
+
+    assert await db.channel_subscriptions("1") == []
+    assert await db.subscriptions("channel:5") == []
+    assert not (await stored(db, "channel:5")).active
+    assert [r.id for r in await db.subscribers("kem", "GPV3.2")] == ["channel:7", "user:8"]
+    assert [s.recipient_id for s in await db.channel_subscriptions("2")] == ["channel:7"]
+    assert [row.dedupe_key for row in await db.due_messages(T0, 10)] == ["other server"]
+    assert await db.delete_server_subscriptions("1", "again") == 0
+
+
+async def test_a_channel_subscription_is_checked_like_any_recipient(db: BotDB) -> None:
+    with pytest.raises(ValueError, match="language"):
+        await db.subscribe_channel("channel:5", "kem", "GPV3.2", server_id="1", lang="de")
+    assert await db.get_recipient("channel:5") is None

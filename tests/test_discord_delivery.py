@@ -31,6 +31,7 @@ from discord_bot.delivery import (
     outcome_of_error,
     parse_recipient,
     payload_posts,
+    subscription_roles,
     user_recipient,
 )
 from tests import test_fake_discord as fake_discord_tests
@@ -121,7 +122,9 @@ async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[BotDB]:
 
 
 def worker(db: BotDB, client: discord.Client, clock: Clock) -> OutboxWorker:
-    return OutboxWorker(db, DiscordSender(client), rate_per_second=50, per_recipient_interval=0.01, now=clock)
+    """The worker as the bot runs it: roles to mention come from the channels' subscriptions."""
+    sender = DiscordSender(client, mention_role=subscription_roles(db))
+    return OutboxWorker(db, sender, rate_per_second=50, per_recipient_interval=0.01, now=clock)
 
 
 async def queue(db: BotDB, recipient: str, *payloads: Mapping[str, Any]) -> None:
@@ -148,7 +151,9 @@ async def test_change_notice_is_posted_to_a_channel_as_an_embed_mentioning_only_
 ) -> None:
     role = world.guild.role("Черга 3.1")
     channel = channel_recipient(world.general.id)
-    await queue(db, channel, notice_payload(mention_role=str(role.id)))
+    server = str(world.guild.id)
+    await db.subscribe_channel(channel, REGION, GROUP, server_id=server, lang="uk", mention_role=str(role.id))
+    await queue(db, channel, notice_payload())
 
     assert await worker(db, client, clock).drain() == 1
 
@@ -405,7 +410,6 @@ class Untouchable:
         ("channel:abc", notice_payload(), "not a Discord recipient"),
         ("42", notice_payload(), "not a Discord recipient"),
         ("channel:42", {"kind": "event"}, "neither 'rendered' nor 'text'"),
-        ("channel:42", notice_payload(mention_role="@everyone"), "mention_role"),
         ("channel:42", {"rendered": {"lead": "no title"}}, "title"),
     ],
 )
@@ -557,7 +561,7 @@ def test_a_long_lead_and_long_notes_still_fit() -> None:
 def test_a_long_reminder_goes_in_parts_with_the_mention_on_the_first() -> None:
     text = "\n".join(["Світло вимкнуть о 14:00 за графіком черги 3.1"] * 100)  # about 4,600 characters
 
-    posts = payload_posts({"kind": "reminder", "text": text, "mention_role": 77})
+    posts = payload_posts({"kind": "reminder", "text": text}, mention_role=77)
 
     assert len(posts) == 3
     assert all(len(known(post.content)) <= 2000 for post in posts)

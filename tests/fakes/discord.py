@@ -485,6 +485,9 @@ class FakeGuild:
     roles: dict[int, FakeRole] = field(default_factory=dict)
     channels: list[FakeChannel] = field(default_factory=list)
     members: dict[int, list[int]] = field(default_factory=dict)  # user id -> role ids
+    # Command name -> users an admin let use it whatever its default permissions (Server Settings ->
+    # Integrations); see allow_command.
+    command_overrides: dict[str, set[int]] = field(default_factory=dict)
     joined_at: datetime.datetime = field(default_factory=lambda: _now())
 
     @property
@@ -512,6 +515,11 @@ class FakeGuild:
 
     def add_member(self, user: FakeUser, *roles: FakeRole) -> None:
         self.members[user.id] = [role.id for role in roles]
+
+    def allow_command(self, command: str, user: FakeUser) -> None:
+        """Lets the member use the command even without its default permissions, as a server admin can;
+        the permissions the bot receives with the interaction stay the member's own."""
+        self.command_overrides.setdefault(command, set()).add(user.id)
 
     def permissions_of(self, user_id: int) -> int:
         """The guild-wide permissions of a member, from @everyone and its roles (the owner has all)."""
@@ -1095,6 +1103,14 @@ class FakeDiscord(LocalServer):
             if session.intents & Intent.GUILDS:
                 await self._dispatch_to(connection, "GUILD_CREATE", guild.to_json(session.intents))
 
+    async def remove_from_guild(self, guild: FakeGuild) -> None:
+        """Removes the bot from the guild (kicked, or the guild deleted): GUILD_DELETE without
+        ``unavailable``; from then on a post to its channels is refused (403)."""
+        del self.guilds[guild.id]
+        for channel in guild.channels:
+            channel.bot_can_send = False
+        await self.dispatch("GUILD_DELETE", {"id": str(guild.id)})
+
     async def request_reconnect(self) -> None:
         """Asks the bot to reconnect (op 7), as Discord does when it moves a session; the bot then RESUMEs."""
         for connection in list(self._connections):
@@ -1324,7 +1340,8 @@ class FakeDiscord(LocalServer):
             place = "in guilds" if context == 0 else "in DMs"
             raise AssertionError(f"Discord does not offer /{command['name']} {place}")
         required = command.get("default_member_permissions")
-        if channel.guild is not None and required is not None:
+        allowed = channel.guild.command_overrides.get(command["name"], set()) if channel.guild else set()
+        if channel.guild is not None and required is not None and user.id not in allowed:
             granted = channel.guild.permissions_of(user.id)
             if int(required) & ~granted:
                 raise AssertionError(
