@@ -32,7 +32,16 @@ from tests.telegram_harness import SharedDb
 
 pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
 
-COMMANDS = ["mygroup", "schedule", "setgroup", "status", "week"]
+COMMANDS = [
+    "mygroup",
+    "schedule",
+    "setgroup",
+    "status",
+    "subscribe-channel",
+    "subscriptions",
+    "unsubscribe-channel",
+    "week",
+]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -572,3 +572,36 @@ def test_a_long_reminder_goes_in_parts_with_the_mention_on_the_first() -> None:
         {"parse": []},
         {"parse": []},
     ]
+
+
+class Roles:
+    """A role store answering one role for every channel subscription, and counting the questions."""
+
+    def __init__(self, role: str | None) -> None:
+        self.role = role
+        self.asked: list[tuple[str, str, str]] = []
+
+    async def mention_role(self, recipient_id: str, region: str, group: str) -> str | None:
+        self.asked.append((recipient_id, region, group))
+        return self.role
+
+
+async def test_the_role_to_mention_comes_from_a_channels_subscription_to_the_payloads_group() -> None:
+    roles = Roles("77")
+    lookup = subscription_roles(roles)
+
+    assert await lookup("channel:5", notice_payload()) == 77
+    assert await lookup("user:5", notice_payload()) is None  # DMs mention nobody
+    assert await lookup("channel:5", reminder_payload("Світло")) is None  # no group in the payload
+    assert roles.asked == [("channel:5", REGION, GROUP)]
+
+
+async def test_a_stored_role_that_is_no_discord_id_fails_the_row_without_touching_discord() -> None:
+    sender = DiscordSender(
+        cast(discord.Client, Untouchable()), mention_role=subscription_roles(Roles("@here"))
+    )
+
+    outcome = await sender.send("channel:42", notice_payload(), parts_sent=0)
+
+    assert outcome.status == "failed"
+    assert "mention_role" in known(outcome.error)

@@ -67,11 +67,11 @@ class ChannelsCog(commands.Cog, name="channels"):
         if role is not None and role.is_default():
             await interaction.response.send_message(t("discord.everyone_role"), ephemeral=True)
             return
-        missing = missing_permissions(target)
-        if missing:
-            names = ", ".join(t(f"discord.permissions.{name}") for name in missing)
+        missing = missing_permission(target)
+        if missing is not None:
             await interaction.response.send_message(
-                t("discord.cannot_post", channel=target.mention, missing=names), ephemeral=True
+                t("discord.cannot_post", channel=target.mention, missing=t(f"discord.permissions.{missing}")),
+                ephemeral=True,
             )
             return
         found = await find_group(self.ctx.source, group, self.ctx.regions, t)
@@ -195,13 +195,15 @@ class ChannelsCog(commands.Cog, name="channels"):
         return target
 
 
-def missing_permissions(channel: discord.TextChannel) -> list[str]:
-    """What of :data:`NEEDED_PERMISSIONS` the bot lacks in the channel (all, if it is not a member)."""
+def missing_permission(channel: discord.TextChannel) -> str | None:
+    """The first of :data:`NEEDED_PERMISSIONS` the bot lacks in the channel, if any. Each needs the one
+    before it (Discord drops Send Messages with View Channel, and Embed Links with Send Messages), so the
+    first missing one is what to grant."""
     me = channel.guild.me
     if me is None:
-        return list(NEEDED_PERMISSIONS)
+        return NEEDED_PERMISSIONS[0]
     granted = channel.permissions_for(me)
-    return [name for name in NEEDED_PERMISSIONS if not getattr(granted, name)]
+    return next((name for name in NEEDED_PERMISSIONS if not getattr(granted, name)), None)
 
 
 def group_fields(found: GroupChoice, t: Catalog) -> dict[str, str]:
