@@ -43,7 +43,7 @@ def point_discord_py_at(settings: DiscordSettings) -> None:
 
 def create_bot(settings: DiscordSettings, ctx: DiscordContext, **options: Any) -> DiscordBot:
     """The bot on the resources of ``ctx``; ``options`` go to ``commands.Bot`` (and ``extensions``, the
-    Cogs to load, to :class:`DiscordBot`)."""
+    Cogs to load, and ``reminder_interval_seconds`` to :class:`DiscordBot`)."""
     point_discord_py_at(settings)
     return DiscordBot(ctx, **options)
 

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from common.notifications import Notifier
+from common.notifications import REMINDER_INTERVAL_SECONDS, Notifier
 from discord_bot.context import DiscordContext
 from discord_bot.delivery import DiscordSender, subscription_roles
 from discord_bot.i18n import CatalogTranslator, catalog_for
@@ -20,7 +20,12 @@ from discord_bot.sync import sync_if_changed
 log = logging.getLogger("discord_bot")
 
 # One extension (module with a Cog) per feature, loaded in this order.
-EXTENSIONS = ("discord_bot.cogs.schedule", "discord_bot.cogs.status", "discord_bot.cogs.channels")
+EXTENSIONS = (
+    "discord_bot.cogs.schedule",
+    "discord_bot.cogs.status",
+    "discord_bot.cogs.channels",
+    "discord_bot.cogs.alerts",
+)
 
 
 def intents() -> discord.Intents:
@@ -54,10 +59,18 @@ class DiscordTree(app_commands.CommandTree["DiscordBot"]):
 
 
 class DiscordBot(commands.Bot):
-    """Made by ``discord_bot.app.create_bot``; ``ctx`` holds the resources ``main`` opened."""
+    """Made by ``discord_bot.app.create_bot``; ``ctx`` holds the resources ``main`` opened.
+
+    ``reminder_interval_seconds``: how often the notifier queues the reminders coming due (tests shorten it).
+    """
 
     def __init__(
-        self, ctx: DiscordContext, *, extensions: Sequence[str] = EXTENSIONS, **options: Any
+        self,
+        ctx: DiscordContext,
+        *,
+        extensions: Sequence[str] = EXTENSIONS,
+        reminder_interval_seconds: float = REMINDER_INTERVAL_SECONDS,
+        **options: Any,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -68,6 +81,7 @@ class DiscordBot(commands.Bot):
         )
         self.ctx = ctx
         self.extension_names = tuple(extensions)
+        self.reminder_interval_seconds = reminder_interval_seconds
         self.failed_extensions: list[str] = []
         self.synced: bool | None = None  # whether the start synced the commands; None before setup_hook
         self.notifier: Notifier | None = None  # started by setup_hook, once logged in
@@ -95,6 +109,7 @@ class DiscordBot(commands.Bot):
             rate_per_second=ctx.settings.discord_rate_limit,
             watch_interval_seconds=ctx.settings.watch_interval_seconds,
             now=ctx.now,
+            reminder_interval_seconds=self.reminder_interval_seconds,
         )
 
     async def close(self) -> None:

@@ -19,6 +19,11 @@ def text(key: str) -> app_commands.locale_str:
     return app_commands.locale_str(catalog("en")(key), key=key)
 
 
+def plural_text(key: str, n: int) -> app_commands.locale_str:
+    """A choice naming a number (``15 minutes``): the catalog's plural form for ``n``, translated at sync."""
+    return app_commands.locale_str(catalog("en").plural(key, n), key=key, n=n)
+
+
 class CatalogTranslator(app_commands.Translator):
     """Localises the strings made with :func:`text` from the same catalogs the answers use."""
 
@@ -30,8 +35,11 @@ class CatalogTranslator(app_commands.Translator):
     ) -> str | None:
         lang = TRANSLATED.get(locale)
         key: Any = string.extras.get("key")
+        n: Any = string.extras.get("n")
         if lang is None or not isinstance(key, str):
             return None
+        if isinstance(n, int):
+            return catalog(lang).plural(key, n)
         return catalog(lang)(key)
 
 

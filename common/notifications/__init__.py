@@ -12,7 +12,7 @@ here: it implements a :class:`Sender` and starts and stops a :class:`Notifier`. 
 alone is for measuring delivery (``benchmarks/``).
 """
 
-from common.notifications.notifier import Notifier
+from common.notifications.notifier import REMINDER_INTERVAL_SECONDS, Notifier
 from common.notifications.outbox import OutboxWorker, Sender, SendOutcome
 
-__all__ = ["Notifier", "OutboxWorker", "SendOutcome", "Sender"]
+__all__ = ["REMINDER_INTERVAL_SECONDS", "Notifier", "OutboxWorker", "SendOutcome", "Sender"]

@@ -26,11 +26,12 @@ from common.views.schedule import (
     load_schedule_view,
     schedule_view,
 )
-from common.views.settings import lead_text, quiet_text, settings_line
+from common.views.settings import OFF_WORDS, lead_text, parse_span, quiet_text, read_quiet, settings_line
 from common.views.status import status_lines
 
 __all__ = [
     "ECHO_LIMIT",
+    "OFF_WORDS",
     "Action",
     "ActionKind",
     "GroupChoice",
@@ -47,8 +48,10 @@ __all__ = [
     "load_schedule_view",
     "load_snapshot",
     "matching_groups",
+    "parse_span",
     "preferred_regions",
     "quiet_text",
+    "read_quiet",
     "schedule_view",
     "settings_line",
     "status_lines",

@@ -1,6 +1,10 @@
-"""A chat's settings in words: the /my summary and the pieces /remind and /quiet show."""
+"""A chat's settings in words: the /my summary and the pieces /remind and /quiet show; and quiet hours as
+a user types them, read the same way by every bot."""
 
 from __future__ import annotations
+
+import re
+from datetime import time
 
 from common.botdb import Recipient
 from common.i18n import Catalog
@@ -28,3 +32,29 @@ def settings_line(recipient: Recipient, t: Catalog) -> str:
         lang=LANGUAGE_NAMES.get(recipient.lang, recipient.lang),
         pictures=t("bot.yes") if recipient.pictures else t("bot.no"),
     )
+
+
+_SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
+# What turns quiet hours off, in either language (compared in lower case, without surrounding spaces).
+OFF_WORDS = frozenset({"off", "no", "none", "вимк", "вимкнути", "ні", "немає"})
+
+
+def parse_span(text: str) -> tuple[time, time] | None:
+    """``23:00-07:00`` -> (23:00, 07:00); None when it is not such a span of valid times."""
+    match = _SPAN.match(text)
+    if not match:
+        return None
+    h1, m1, h2, m2 = map(int, match.groups())
+    if max(h1, h2) > 23 or max(m1, m2) > 59:
+        return None
+    return time(h1, m1), time(h2, m2)
+
+
+def read_quiet(text: str) -> tuple[time, time] | None:
+    """Quiet hours as typed: a span, or None for one of ``OFF_WORDS``; ValueError for anything else."""
+    if text.strip().lower() in OFF_WORDS:
+        return None
+    span = parse_span(text)
+    if span is None:
+        raise ValueError(f"{text!r} is neither a time span nor an off word")
+    return span

@@ -21,6 +21,7 @@ from common.views import (
     matching_groups,
     preferred_regions,
 )
+from discord_bot.alerts import save_group
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.i18n import catalog_for, text
@@ -139,11 +140,10 @@ class ScheduleCog(commands.Cog, name="schedule"):
         if isinstance(found, Notice):  # nothing is stored
             await interaction.response.send_message(found.text, ephemeral=True)
             return
-        await self.ctx.db.save_user_group(user, found.region, found.group)
-        await interaction.response.send_message(
-            t("discord.saved", region=region_name(found.region, t.lang), group=short(found.group)),
-            ephemeral=True,
-        )
+        answer = t("discord.saved", region=region_name(found.region, t.lang), group=short(found.group))
+        if await save_group(self.ctx.db, interaction.user.id, found.region, found.group):  # alerts follow
+            answer += "\n" + t("discord.alerts_follow", group=short(found.group))
+        await interaction.response.send_message(answer, ephemeral=True)
 
     @app_commands.command(
         name=text("discord.commands.mygroup.name"), description=text("discord.commands.mygroup.description")

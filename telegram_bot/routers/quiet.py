@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import time
 
 from aiogram import F, Router
@@ -11,26 +10,12 @@ from aiogram.types import CallbackQuery, Message
 
 from common.botdb import Recipient
 from common.i18n import Catalog
-from common.views import echo, quiet_text
+from common.views import echo, parse_span, quiet_text, read_quiet
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import QuietCb, quiet_picker
 from telegram_bot.markup import HTML
 from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.views import menu_outdated
-
-_SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
-OFF_WORDS = {"off", "no", "none", "вимк", "вимкнути", "ні", "немає"}
-
-
-def parse_span(text: str) -> tuple[time, time] | None:
-    """``23:00-07:00`` -> (23:00, 07:00); None when it is not such a span of valid times."""
-    match = _SPAN.match(text)
-    if not match:
-        return None
-    h1, m1, h2, m2 = map(int, match.groups())
-    if max(h1, h2) > 23 or max(m1, m2) > 59:
-        return None
-    return time(h1, m1), time(h2, m2)
 
 
 async def quiet(message: Message, recipient: Recipient, t: Catalog) -> None:
@@ -41,8 +26,9 @@ async def quiet_typed(
     message: Message, command: CommandObject, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     text = (command.args or "").strip()
-    span = None if text.lower() in OFF_WORDS else parse_span(text)
-    if span is None and text.lower() not in OFF_WORDS:
+    try:
+        span = read_quiet(text)
+    except ValueError:
         await message.answer(HTML.escape(t("bot.quiet_bad", text=echo(text))))
         return
     await _save(ctx, recipient, span, message, t)
