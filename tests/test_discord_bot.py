@@ -34,6 +34,9 @@ pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/confte
 
 COMMANDS = [
     "mygroup",
+    "notify",
+    "quiet",
+    "remind",
     "schedule",
     "setgroup",
     "status",

@@ -34,8 +34,10 @@ from common.views import (
     lead_text,
     load_schedule_view,
     matching_groups,
+    parse_span,
     preferred_regions,
     quiet_text,
+    read_quiet,
     schedule_view,
     settings_line,
     status_lines,
@@ -286,6 +288,31 @@ def test_settings_in_words() -> None:
         "Quiet hours: 23:00–07:00. Language: English. Pictures: no."
     )
     assert quiet_text(replace(recipient, quiet_start=None, quiet_end=None), EN) == EN("bot.quiet_none")
+
+
+@pytest.mark.parametrize(
+    ("typed", "span"),
+    [
+        ("23:00-07:00", (time(23), time(7))),
+        (" 0.30 – 6:05 ", (time(0, 30), time(6, 5))),
+        ("22:00—07:00", (time(22), time(7))),
+    ],
+)
+def test_quiet_hours_as_typed(typed: str, span: tuple[time, time]) -> None:
+    assert parse_span(typed) == span
+    assert read_quiet(typed) == span
+
+
+@pytest.mark.parametrize("typed", ["off", " OFF ", "Вимкнути", "ні", "немає"])
+def test_off_words_turn_quiet_hours_off(typed: str) -> None:
+    assert read_quiet(typed) is None
+
+
+@pytest.mark.parametrize("typed", ["", "24:00-07:00", "23:60-07:00", "23-07", "tonight", "23:00-07:00 x"])
+def test_other_text_is_no_quiet_hours(typed: str) -> None:
+    assert parse_span(typed) is None
+    with pytest.raises(ValueError, match="neither a time span"):
+        read_quiet(typed)
 
 
 @pytest.mark.parametrize(
