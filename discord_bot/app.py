@@ -21,6 +21,8 @@ from pydantic import ValidationError
 
 from common.botdb import BotDB
 from common.clock import Now, kyiv_now
+from common.dtek.address import AddressLookup
+from common.dtek.fetch import DtekFetcher
 from common.render.picture import PictureCache
 from common.settings import describe_settings_error
 from common.source import create_source
@@ -49,11 +51,14 @@ def create_bot(settings: DiscordSettings, ctx: DiscordContext, **options: Any) -
 
 
 async def build_context(settings: DiscordSettings, *, now: Now) -> DiscordContext:
-    """Opens the bot's own DB and the schedule source on the clock ``now``."""
+    """Opens the bot's own DB, the schedule source and the address lookup on the clock ``now``."""
     db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
     source = create_source(settings, now=now)  # opens nothing until first used
     db = await BotDB.open(db_path, now=now)
-    return DiscordContext(settings=settings, db=db, source=source, now=now, pictures=PictureCache())
+    address = AddressLookup(DtekFetcher(settings))  # opens nothing until first asked
+    return DiscordContext(
+        settings=settings, db=db, source=source, now=now, address=address, pictures=PictureCache()
+    )
 
 
 async def run(settings: DiscordSettings, *, now: Now) -> None:

@@ -25,6 +25,8 @@ EXTENSIONS = (
     "discord_bot.cogs.status",
     "discord_bot.cogs.channels",
     "discord_bot.cogs.alerts",
+    "discord_bot.cogs.groups",
+    "discord_bot.cogs.address",
 )
 
 

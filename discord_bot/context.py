@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from common.botdb import BotDB
 from common.clock import Now
+from common.dtek.address import AddressLookup
 from common.render.picture import PictureCache
 from common.source import CachedSource
 from discord_bot.settings import DiscordSettings
@@ -17,6 +18,7 @@ class DiscordContext:
     db: BotDB
     source: CachedSource
     now: Now
+    address: AddressLookup  # which group(s) a house is in: DTEK's AJAX, cached and rate-limited
     pictures: PictureCache = field(default_factory=PictureCache)
 
     @property
@@ -24,8 +26,11 @@ class DiscordContext:
         return self.settings.dtek_regions
 
     async def aclose(self) -> None:
-        """Closes the source and the database, the second even when the first fails."""
+        """Closes the source, the address lookup and the database, each even when one before fails."""
         try:
             await self.source.aclose()
         finally:
-            await self.db.close()
+            try:
+                await self.address.aclose()
+            finally:
+                await self.db.close()

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from common.i18n import Catalog, catalog
+from common.render.text import region_name
 
 # The locales whose users get Ukrainian; everyone else gets English.
 TRANSLATED = {discord.Locale.ukrainian: "uk"}
@@ -24,8 +25,14 @@ def plural_text(key: str, n: int) -> app_commands.locale_str:
     return app_commands.locale_str(catalog("en").plural(key, n), key=key, n=n)
 
 
+def region_text(region: str) -> app_commands.locale_str:
+    """A region's name as a choice: English, translated by the region's code at sync."""
+    return app_commands.locale_str(region_name(region, "en"), region=region)
+
+
 class CatalogTranslator(app_commands.Translator):
-    """Localises the strings made with :func:`text` from the same catalogs the answers use."""
+    """Localises the strings made with :func:`text` from the same catalogs the answers use, and the region
+    names made with :func:`region_text`."""
 
     async def translate(
         self,
@@ -34,6 +41,9 @@ class CatalogTranslator(app_commands.Translator):
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
         lang = TRANSLATED.get(locale)
+        region: Any = string.extras.get("region")
+        if lang is not None and isinstance(region, str):
+            return region_name(region, lang)
         key: Any = string.extras.get("key")
         n: Any = string.extras.get("n")
         if lang is None or not isinstance(key, str):

@@ -22,7 +22,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from pydantic import SecretStr
 
-from common.dtek.fake_site import sample_schedule
+from common.dtek.fake_site import SAMPLE_HOUSES, SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.store import ScheduleWriter
 from discord_bot.app import build_context, create_bot
 from discord_bot.bot import DiscordBot
@@ -75,11 +75,24 @@ async def discord_shared(tmp_path: Path) -> AsyncIterator[SharedDb]:
         yield writer, path
 
 
+@pytest.fixture
+async def discord_dtek() -> AsyncIterator[FakeDtekSite]:
+    """The fake DTEK site for /address: Kyiv's page with the sample streets, and the sample houses for
+    its address lookup (point the bot at it with ``dtek_url_template=discord_dtek.url_template``)."""
+    async with FakeDtekSite() as site:
+        site.publish(
+            sample_schedule("kem", TODAY, groups=GROUPS), streets=SAMPLE_STREETS, houses=SAMPLE_HOUSES
+        )
+        yield site
+
+
 class DiscordSettingsValues(TypedDict, total=False):
     database_url: str
     dtek_regions: list[str]
     schedule_db_url: str
     discord_guild_id: int
+    dtek_url_template: str
+    dtek_retry_attempts: int
 
 
 def discord_settings(

@@ -33,6 +33,8 @@ from tests.telegram_harness import SharedDb
 pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
 
 COMMANDS = [
+    "address",
+    "groups",
     "mygroup",
     "notify",
     "quiet",

@@ -1,0 +1,275 @@
+"""/address settlement street house [region]: which group(s) DTEK puts a house in, with a button per group
+to save it as the user's group, and the outage in progress there if DTEK reports one.
+
+``settlement`` and ``street`` autocomplete from DTEK's street lists (the street within the settlement
+already typed); ``house`` is free text, cut and cleaned. Asking DTEK may take seconds, so the answer is
+deferred first. Everything is ephemeral: an address is the user's own business, not the channel's.
+With several regions configured, ``region`` picks one (the first configured by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from common.clock import KYIV
+from common.dtek.address import HouseInfo, search
+from common.dtek.errors import DtekError
+from common.i18n import Catalog, catalog
+from common.render.text import region_name
+from common.source import SourceUnavailable
+from common.views import Notice, echo, load_snapshot
+from discord_bot.alerts import save_group
+from discord_bot.bot import DiscordBot, apologise
+from discord_bot.context import DiscordContext
+from discord_bot.i18n import catalog_for, region_text, text
+from discord_bot.pickers import SAVE_GROUP, SELECT_LIMIT, save_group_id
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[DiscordBot]
+NAME_LIMIT = 100  # characters of a settlement or street option (and of an autocomplete choice)
+HOUSE_LIMIT = 20  # characters of a house number
+NO_STREET = "-"  # the street "chosen" in a settlement without a street list
+MAX_BUTTONS = 25  # five rows of five
+# The options as Discord names them (the English names): interaction.namespace is keyed by these.
+REGION_OPTION = catalog("en")("discord.options.region.name")
+SETTLEMENT_OPTION = catalog("en")("discord.options.settlement.name")
+
+Streets = Mapping[str, Sequence[str]]
+
+
+def clean_house(typed: str) -> str:
+    """The house number to look up: one line without invisible characters, at most HOUSE_LIMIT long."""
+    return echo(typed[: HOUSE_LIMIT * 4], limit=HOUSE_LIMIT)
+
+
+def resolve(candidates: Iterable[str], typed: str) -> str | None:
+    """The candidate named exactly, else the best match of what was typed (the user may not have picked a
+    suggestion), else None."""
+    names = list(candidates)
+    if typed in names:
+        return typed
+    best = search(names, typed[:NAME_LIMIT], limit=1)
+    return best[0] if best else None
+
+
+def suggestions(candidates: Sequence[str], typed: str) -> list[str]:
+    """Up to 25 candidates matching what was typed; the first 25 while nothing is typed yet."""
+    fitting = [name for name in candidates if name and len(name) <= NAME_LIMIT]
+    if not typed.strip():
+        return fitting[:SELECT_LIMIT]
+    return search(fitting, typed[:NAME_LIMIT], limit=SELECT_LIMIT)
+
+
+class SaveGroupButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_GROUP.pattern
+):
+    """Under an /address answer: saves its group as the presser's (``user_groups``)."""
+
+    def __init__(self, label: str, custom_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label=label[:80], custom_id=custom_id, style=discord.ButtonStyle.success)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(label or "?", match.string)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot = interaction.client
+        assert isinstance(bot, DiscordBot)  # the only client that registers this item
+        custom_id = self.item.custom_id or ""
+        match = SAVE_GROUP.fullmatch(custom_id)
+        assert match is not None  # discord.py matched the template to make this item
+        try:
+            await save_picked_group(bot.ctx, interaction, match["region"], match["group"])
+        except Exception:
+            log.exception("the save button %s failed", custom_id)
+            await apologise(interaction)
+
+
+async def save_picked_group(
+    ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str
+) -> None:
+    """Saves the group if the schedule still has it; an ephemeral word either way."""
+    t = catalog_for(interaction)
+    if region not in ctx.regions:
+        await interaction.response.send_message(t("discord.menu_outdated"), ephemeral=True)
+        return
+    snapshot = await load_snapshot(ctx.source, region, t)
+    if isinstance(snapshot, Notice):
+        await interaction.response.send_message(snapshot.text, ephemeral=True)
+        return
+    if group not in snapshot.schedule.sorted_groups():
+        await interaction.response.send_message(t("discord.menu_outdated"), ephemeral=True)
+        return
+    await save_group(ctx.db, interaction.user.id, region, group)  # DM alerts, if on, follow
+    await interaction.response.send_message(
+        t("discord.saved", region=region_name(region, t.lang), group=group.removeprefix("GPV")),
+        ephemeral=True,
+    )
+
+
+class AddressCog(commands.Cog, name="address"):
+    def __init__(self, bot: DiscordBot) -> None:
+        self.bot = bot
+        self.ctx = bot.ctx
+        # The region option offers the configured regions, or is left out when there is only one. Choices
+        # are fixed when a command is defined, so this instance's copy of the command gets its own.
+        params = self.address._params
+        if len(self.ctx.regions) > 1:
+            choices: list[app_commands.Choice[str | int | float]] = [
+                app_commands.Choice(name=region_text(r), value=r) for r in self.ctx.regions[:25]
+            ]
+            params["region"] = dataclasses.replace(params["region"], choices=choices)
+        else:
+            del params["region"]
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SaveGroupButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SaveGroupButton)
+
+    @app_commands.command(
+        name=text("discord.commands.address.name"), description=text("discord.commands.address.description")
+    )
+    @app_commands.rename(
+        settlement=text("discord.options.settlement.name"),
+        street=text("discord.options.street.name"),
+        house=text("discord.options.house.name"),
+        region=text("discord.options.region.name"),
+    )
+    @app_commands.describe(
+        settlement=text("discord.options.settlement.description"),
+        street=text("discord.options.street.description"),
+        house=text("discord.options.house.description"),
+        region=text("discord.options.region.description"),
+    )
+    @app_commands.choices(region=[app_commands.Choice(name="-", value="-")])  # replaced per instance
+    async def address(
+        self,
+        interaction: Interaction,
+        settlement: app_commands.Range[str, 1, NAME_LIMIT],
+        street: app_commands.Range[str, 1, NAME_LIMIT],
+        house: app_commands.Range[str, 1, HOUSE_LIMIT],
+        region: str | None = None,
+    ) -> None:
+        t = catalog_for(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)  # DTEK may take seconds
+        answer, view = await self.answer(t, self.region(region), settlement, street, house)
+        if view is None:
+            await interaction.followup.send(answer, ephemeral=True)
+        else:
+            await interaction.followup.send(answer, view=view, ephemeral=True)
+
+    @address.autocomplete("settlement")
+    async def settlement_choices(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        streets = await self.streets(self.region(getattr(interaction.namespace, REGION_OPTION, None)))
+        return [app_commands.Choice(name=name, value=name) for name in suggestions(list(streets), current)]
+
+    @address.autocomplete("street")
+    async def street_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        namespace = interaction.namespace
+        streets = await self.streets(self.region(getattr(namespace, REGION_OPTION, None)))
+        settlement = resolve(streets, str(getattr(namespace, SETTLEMENT_OPTION, None) or ""))
+        if settlement is None:
+            return []
+        named = [street for street in streets[settlement] if street]
+        if not named:
+            choice = catalog_for(interaction)("discord.address.no_streets_choice")
+            return [app_commands.Choice(name=choice, value=NO_STREET)]
+        return [app_commands.Choice(name=name, value=name) for name in suggestions(named, current)]
+
+    def region(self, chosen: object) -> str:
+        return chosen if isinstance(chosen, str) and chosen in self.ctx.regions else self.ctx.regions[0]
+
+    async def streets(self, region: str) -> Streets:
+        """The region's settlements and their streets; none while the source has none."""
+        try:
+            return await self.ctx.source.streets(region) or {}
+        except SourceUnavailable:
+            return {}
+
+    async def answer(
+        self, t: Catalog, region: str, settlement: str, street: str, house: str
+    ) -> tuple[str, discord.ui.View | None]:
+        """The answer's text and its buttons (none for an answer without groups)."""
+        streets = await self.streets(region)
+        if not streets:
+            return t("bot.address_no_streets"), None
+        place = resolve(streets, settlement)
+        if place is None:
+            return _md(t("discord.address.no_settlement", text=echo(settlement))), None
+        named = [name for name in streets[place] if name]
+        road = resolve(named, street) if named else ""
+        if road is None:
+            return _md(t("discord.address.no_street", text=echo(street), settlement=place)), None
+        number = clean_house(house)
+        try:
+            info = await self.ctx.address.groups_for(region, place, road, number) if number else None
+        except DtekError as exc:
+            log.warning("address lookup in %s failed: %s", region, exc)
+            return t("bot.address_unavailable"), None
+        if info is None:
+            return _md(t("bot.address_not_found", house=echo(house))), None
+        where = ", ".join(part for part in (place, road, number) if part)
+        if not info.groups:
+            return _md(f"{where}. {t('bot.address_no_group')}"), None
+        return await self.found(t, region, where, info)
+
+    async def found(
+        self, t: Catalog, region: str, where: str, info: HouseInfo
+    ) -> tuple[str, discord.ui.View]:
+        snapshot = await load_snapshot(self.ctx.source, region, t)
+        names = [
+            snapshot.schedule.group_name(group)
+            if not isinstance(snapshot, Notice)
+            else group.removeprefix("GPV")
+            for group in info.groups
+        ]
+        lines = [t("bot.address_found", address=where, groups=", ".join(names))]
+        if info.outage is not None:
+            outage = info.outage
+            lines.append(
+                t(
+                    "bot.address_outage",
+                    reason=outage.reason,
+                    start=_when(outage.start),
+                    end=_when(outage.end),
+                )
+            )
+        view = discord.ui.View(timeout=None)
+        for group, name in list(zip(info.groups, names, strict=True))[:MAX_BUTTONS]:
+            view.add_item(
+                SaveGroupButton(t("discord.address.save", group=name), save_group_id(region, group))
+            )
+        return _md("\n".join(lines)), view
+
+
+def _md(line: str) -> str:
+    """Text with DTEK's names and the user's echoed text, safe in Discord markdown."""
+    return discord.utils.escape_markdown(line)
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment.astimezone(KYIV):%H:%M %d.%m}" if moment else "—"
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, DiscordBot)
+    await bot.add_cog(AddressCog(bot))
