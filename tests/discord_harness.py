@@ -11,7 +11,6 @@ As with the Telegram harness, a test that starts the bot is e2e (tests/conftest.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from common.store import ScheduleWriter
 from discord_bot.app import build_context, create_bot
 from discord_bot.bot import DiscordBot
 from discord_bot.settings import DiscordSettings
-from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeUser
+from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeUser, running
 from tests.telegram_harness import NOW, TODAY, Clock, SharedDb, publish
 
 # Shaped like a real one (id, timestamp, signature), so that the settings' check lets it through.
@@ -114,20 +113,8 @@ async def start_bot(settings: DiscordSettings, clock: Clock, **options: Any) -> 
     ctx = await build_context(settings, now=clock)
     try:
         bot = create_bot(settings, ctx, guild_ready_timeout=0.05, **options)
-        starting = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
-        try:
-            ready = asyncio.create_task(bot.wait_until_ready())
-            await asyncio.wait({starting, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-            if not ready.done():
-                ready.cancel()
-                await asyncio.gather(ready, return_exceptions=True)
-                if starting.done():
-                    starting.result()  # raises what stopped the bot
-                raise AssertionError("the bot did not reach READY within 10 s")
+        async with running(bot, settings.discord_token.get_secret_value()):
             yield bot
-        finally:
-            await bot.close()
-            await asyncio.gather(starting, return_exceptions=True)
     finally:
         await ctx.aclose()
 

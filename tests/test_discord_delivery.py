@@ -35,9 +35,9 @@ from discord_bot.delivery import (
     user_recipient,
 )
 from tests import test_fake_discord as fake_discord_tests
-from tests.fakes.discord import FakeDiscord, FakeMessage, _check_embeds
+from tests.fakes.discord import FakeDiscord, FakeMessage, _check_embeds, running
 from tests.known import known
-from tests.test_fake_discord import World, running
+from tests.test_fake_discord import TOKEN, World
 
 # The fake Discord's fixtures, shared with its own tests: the fake, its world (a guild with a channel the
 # bot may post in and one where it may not, Alice with open DMs, Bob with closed ones), and the check that
@@ -111,7 +111,7 @@ async def client(
 ) -> AsyncIterator[commands.Bot]:
     # The module mixes e2e and unit tests, so each e2e test carries the mark: one missing it fails here.
     assert request.node.get_closest_marker("e2e"), "a test with the real client must be marked e2e"
-    async with running(make_client()) as started:
+    async with running(make_client(), TOKEN) as started:
         yield started
 
 
@@ -349,7 +349,7 @@ async def test_a_rate_limit_longer_than_discord_py_waits_pauses_the_row_without_
     recipient = channel_recipient(world.general.id)
     await queue(db, recipient, notice_payload())
 
-    async with running(make_client(max_ratelimit_timeout=30)) as client:
+    async with running(make_client(max_ratelimit_timeout=30), TOKEN) as client:
         assert await worker(db, client, clock).drain() == 0
         row = await pending_row(db, clock)
         assert (row.attempts, row.not_before) == (0, T0 + timedelta(seconds=45))

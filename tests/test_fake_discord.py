@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import threading
 import time
@@ -24,6 +23,7 @@ from tests.fakes.discord import (
     FakeGuild,
     FakeUser,
     Intent,
+    running,
 )
 from tests.known import known
 
@@ -164,29 +164,9 @@ def world(fake: FakeDiscord) -> World:
     return World(fake)
 
 
-@contextlib.asynccontextmanager
-async def running(bot: commands.Bot, token: str = TOKEN) -> AsyncIterator[commands.Bot]:
-    """The bot logged in and READY on the fake; closed, with its connect task awaited, on exit."""
-    await bot.login(token)
-    connecting = asyncio.create_task(bot.connect())
-    try:
-        ready = asyncio.create_task(bot.wait_until_ready())
-        await asyncio.wait({connecting, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
-            if connecting.done():
-                connecting.result()  # raises what stopped the bot
-            raise AssertionError("the bot did not reach READY within 5 s")
-        yield bot
-    finally:
-        await bot.close()
-        await asyncio.gather(connecting, return_exceptions=True)  # a failure was raised above already
-
-
 @pytest.fixture
 async def bot(fake: FakeDiscord, world: World) -> AsyncIterator[commands.Bot]:
-    async with running(ScheduleBot()) as started:
+    async with running(ScheduleBot(), TOKEN) as started:
         yield started
 
 
@@ -241,7 +221,7 @@ async def test_privileged_intents_not_enabled_close_the_gateway_with_4014(
     fake: FakeDiscord, world: World
 ) -> None:
     with pytest.raises(discord.PrivilegedIntentsRequired):
-        async with running(ScheduleBot(intents=discord.Intents.all())):
+        async with running(ScheduleBot(intents=discord.Intents.all()), TOKEN):
             pass
 
 
@@ -254,7 +234,7 @@ async def test_members_intent_gets_members_and_chunks() -> None:
         intents = discord.Intents.default()
         intents.members = True
         # chunk_guilds_at_startup follows the members intent: discord.py asks for the members (op 8).
-        async with running(ScheduleBot(intents=intents)) as started:
+        async with running(ScheduleBot(intents=intents), TOKEN) as started:
             cached = known(started.get_guild(guild.id))
             assert {m.name for m in cached.members} == {"DTEK Bot", "owner", "carol"}
             assert cached.chunked
@@ -429,7 +409,7 @@ async def test_late_answer_is_unknown_interaction() -> None:
 
     async with FakeDiscord(interaction_deadline=0.2) as server:
         slow_world = World(server)
-        async with running(SlowBot()):
+        async with running(SlowBot(), TOKEN):
             await slow_world.alice.invoke("schedule", channel=slow_world.general, queue="1.1")
             refused = await server.wait_for_request("POST /interactions/{interaction_id}/{token}/callback")
     assert (refused.status, refused.code) == (404, 10062)

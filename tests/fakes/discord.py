@@ -54,6 +54,7 @@ reads as well); no user-written messages (MESSAGE_CREATE), modal submissions, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import math
@@ -62,11 +63,12 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple, TypeVar
 
+import discord
 import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
@@ -76,6 +78,7 @@ from common.local_server import LocalServer
 from tests.fakes.changes import Changes
 
 T = TypeVar("T")
+ClientT = TypeVar("ClientT", bound=discord.Client)
 JSON = dict[str, Any]
 
 API_VERSION = 10
@@ -2320,3 +2323,23 @@ __all__ = [
     "OptionType",
     "Upload",
 ]
+
+
+@contextlib.asynccontextmanager
+async def running(client: ClientT, token: str, *, seconds: float = 10.0) -> AsyncIterator[ClientT]:
+    """``client`` logged in (its ``setup_hook`` run) and READY on the fake; closed, with its connection task
+    awaited, on exit. What stopped a client that never got READY is raised."""
+    starting = asyncio.create_task(client.start(token))
+    try:
+        ready = asyncio.create_task(client.wait_until_ready())
+        await asyncio.wait({starting, ready}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+            if starting.done():
+                starting.result()  # raises what stopped the client
+            raise AssertionError(f"the client did not reach READY within {seconds} s")
+        yield client
+    finally:
+        await client.close()
+        await asyncio.gather(starting, return_exceptions=True)  # a failure was raised above already
