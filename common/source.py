@@ -201,6 +201,11 @@ class CachedSource:
             cached = await self._load_once(region)
         return self._marked(cached)
 
+    def at_hand(self, region: str) -> bool:
+        """Whether :meth:`get` answers without waiting for DTEK: the region's data is cached, or the
+        loader reads the local shared DB (fast, cached or not)."""
+        return self.mode != ScrapeLoader.mode or region in self._fresh
+
     async def latest(self, region: str) -> Snapshot | None:
         """Like :meth:`get`, but first asks the loader cheaply whether a newer version exists."""
         cached = self._fresh.get(region)

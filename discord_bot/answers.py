@@ -1,15 +1,24 @@
 """Schedule answers shared by the Cogs: a group's schedule as an embed with its picture and the buttons
 under it, which switch its view in place (they edit the message they sit under). /schedule, /week and the
-/groups picker answer through :func:`send_schedule`; the schedule Cog registers :class:`ScheduleButton`."""
+/groups picker answer through :func:`send_schedule` or :func:`show_schedule`; the schedule Cog registers
+:class:`ScheduleButton`.
+
+Answering in time: Discord waits 3 seconds for the first answer to an interaction, and a DTEK scrape on a
+cold cache (standalone mode) can take longer. :class:`ScheduleAnswer` defers first when the data is not at
+hand, then answers the same way either way: a command with a new message (``defer(thinking=True)``, then
+the followup fills in "thinking…"), a button with an edit of the message it sits under (``defer()``, then
+an edit of that message). A notice in place of a schedule is ephemeral in every case."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any, Self
 
 import discord
 
+from common.source import CachedSource
 from common.views import Notice, Problem, ViewKind, load_schedule_view
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
@@ -54,22 +63,77 @@ def buttons(message: ScheduleMessage) -> discord.ui.View:
     return view
 
 
-async def send_schedule(
-    ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str, kind: ViewKind
+class ScheduleAnswer:
+    """The answer to one interaction that shows a schedule; ``edit``: a button under the message to change."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, edit: bool) -> None:
+        self.interaction = interaction
+        self.edit = edit
+        self.deferred = False
+
+    async def defer_unless_at_hand(self, source: CachedSource, regions: Iterable[str]) -> None:
+        """Defers when loading any of ``regions`` may wait for DTEK: the answer then comes later."""
+        if self.deferred or all(source.at_hand(region) for region in regions):
+            return
+        if self.edit:
+            await self.interaction.response.defer()  # the message stays as it is until the edit
+        else:
+            await self.interaction.response.defer(thinking=True)  # "DTEK Bot is thinking…"
+        self.deferred = True
+
+    async def show(self, message: ScheduleMessage, view: discord.ui.View) -> None:
+        """The schedule with its picture and buttons."""
+        interaction = self.interaction
+        if self.edit and self.deferred:
+            await interaction.edit_original_response(
+                embed=message.embed, attachments=message.attachments(), view=view
+            )
+        elif self.edit:
+            await interaction.response.edit_message(
+                embed=message.embed, attachments=message.attachments(), view=view
+            )
+        elif self.deferred:
+            await interaction.followup.send(embed=message.embed, files=message.attachments(), view=view)
+        else:
+            await interaction.response.send_message(
+                embed=message.embed, files=message.attachments(), view=view
+            )
+
+    async def notice(self, text: str) -> None:
+        """An ephemeral word in place of the schedule; a message under a button stays as it is."""
+        interaction = self.interaction
+        if not self.deferred:
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        if not self.edit:
+            # The followup would fill in the public "thinking…" message: that goes, the user alone is told.
+            await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True)
+
+
+async def show_schedule(
+    ctx: DiscordContext, answer: ScheduleAnswer, region: str, group: str, kind: ViewKind
 ) -> None:
-    """Answers ``interaction`` with the group's schedule (embed, picture, buttons); why there is none as
-    an ephemeral answer."""
-    t = catalog_for(interaction)
+    """Answers with the group's schedule (embed, picture, buttons), deferring first when DTEK must be
+    asked; why there is none as an ephemeral word (for a button: that it is outdated)."""
+    t = catalog_for(answer.interaction)
+    await answer.defer_unless_at_hand(ctx.source, [region])
     view = await load_schedule_view(
         ctx.source, region, group, kind, now=ctx.now(), t=t, pictures=ctx.pictures
     )
     if isinstance(view, Notice):
-        await interaction.response.send_message(view.text, ephemeral=True)
+        outdated = answer.edit and view.problem is Problem.UNKNOWN_GROUP
+        await answer.notice(t("discord.outdated") if outdated else view.text)
         return
     message = schedule_message(view)
-    await interaction.response.send_message(
-        embed=message.embed, files=message.attachments(), view=buttons(message)
-    )
+    await answer.show(message, buttons(message))
+
+
+async def send_schedule(
+    ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str, kind: ViewKind
+) -> None:
+    """Answers ``interaction`` with a new message: the group's schedule, or why there is none."""
+    await show_schedule(ctx, ScheduleAnswer(interaction, edit=False), region, group, kind)
 
 
 async def switch_view(
@@ -77,17 +141,8 @@ async def switch_view(
 ) -> None:
     """Edits the schedule the pressed button sits under into ``kind``; no data or an outdated button: an
     ephemeral word, the message stays as it is."""
-    t = catalog_for(interaction)
-    view = (
-        await load_schedule_view(ctx.source, region, group, kind, now=ctx.now(), t=t, pictures=ctx.pictures)
-        if region in ctx.regions
-        else Notice(Problem.UNKNOWN_GROUP, "")
-    )
-    if isinstance(view, Notice):
-        answer = t("discord.outdated") if view.problem is Problem.UNKNOWN_GROUP else view.text
-        await interaction.response.send_message(answer, ephemeral=True)
+    answer = ScheduleAnswer(interaction, edit=True)
+    if region not in ctx.regions:
+        await answer.notice(catalog_for(interaction)("discord.outdated"))
         return
-    message = schedule_message(view)
-    await interaction.response.edit_message(
-        embed=message.embed, attachments=message.attachments(), view=buttons(message)
-    )
+    await show_schedule(ctx, answer, region, group, kind)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import discord
@@ -34,6 +35,7 @@ from discord_bot.settings import DiscordSettings
 log = logging.getLogger("discord_bot")
 
 EXIT_CONFIG = 2  # bad settings or a token Discord refuses
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # a service manager's stop, Ctrl+C
 
 
 def point_discord_py_at(settings: DiscordSettings) -> None:
@@ -61,15 +63,42 @@ async def build_context(settings: DiscordSettings, *, now: Now) -> DiscordContex
     )
 
 
+@contextlib.contextmanager
+def close_on_signals(bot: DiscordBot, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT close the bot (its notifier first, then the connection), which ends
+    ``bot.start``. Where the loop takes no signal handlers (Windows), Ctrl+C stays a KeyboardInterrupt."""
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()  # referenced until done: the loop keeps only weak references
+
+    def stop(received: signal.Signals) -> None:
+        log.info("%s received: stopping", received.name)
+        task = loop.create_task(bot.close(), name="close on signal")
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
+    installed = []
+    for each in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(each, stop, each)
+            installed.append(each)
+    try:
+        yield
+    finally:
+        for each in installed:
+            loop.remove_signal_handler(each)
+
+
 async def run(settings: DiscordSettings, *, now: Now) -> None:
-    """Runs the bot until it is closed (Ctrl+C, SIGTERM), then closes its resources."""
+    """Runs the bot until it is closed (SIGTERM, Ctrl+C), then closes its resources."""
     ctx = await build_context(settings, now=now)
     try:
         bot = create_bot(settings, ctx)
         async with bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            with close_on_signals(bot):
+                await bot.start(settings.discord_token.get_secret_value())
     finally:
         await ctx.aclose()
+    log.info("stopped")
 
 
 def load_settings() -> DiscordSettings | str:

@@ -90,6 +90,8 @@ class DiscordSettingsValues(TypedDict, total=False):
     dtek_regions: list[str]
     schedule_db_url: str
     discord_guild_id: int
+    discord_rate_limit: float
+    watch_interval_seconds: float
     dtek_url_template: str
     dtek_retry_attempts: int
 

@@ -1,12 +1,13 @@
 """A fake DTEK site on 127.0.0.1 serving pages built from our own schedules.
 
 Used by the ``demo`` command and by the tests; it never serves a real capture. It can also play
-the anti-bot block and server errors, and counts the requests it gets. Its address lookup
+the anti-bot block, server errors and a slow site (``delay``), and counts the requests it gets. Its address lookup
 (``POST /{region}/ua/ajax``, ``method=getHomeNum``) checks the CSRF token and cookie as the real site does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections import Counter
@@ -59,6 +60,7 @@ class FakeDtekSite(LocalServer):
         self.blocked: set[str] = set()
         self.error_status: dict[str, int] = {}
         self.hits: Counter[str] = Counter()
+        self.delay = 0.0  # seconds each schedule page takes to arrive: a slow DTEK
         self.houses: dict[Address, dict[str, list[str]]] = {}
         self.outages: dict[tuple[str, str, str, str], dict[str, str]] = {}
         self.ajax_calls: Counter[str] = Counter()
@@ -105,6 +107,8 @@ class FakeDtekSite(LocalServer):
     async def _page(self, request: web.Request) -> web.Response:
         region = request.match_info["region"]
         self.hits[region] += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if region in self.blocked:
             return _block_page()
         if region in self.error_status:

@@ -82,6 +82,14 @@ class Notifier:
                     log.warning("background task %s did not stop in time", task.get_name())
         self._tasks = []
 
+    async def abort(self) -> None:
+        """Cancels the background work at once, as a killed process ends it: sends under way are
+        abandoned and their rows stay pending, to be sent (again) after a restart."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
     async def fan_out(self, _events: Sequence[ScheduleEvent] = ()) -> int:
         """Queues a message per subscriber for every event not yet fanned out (also those of a crash)."""
         names = {region: schedule.groups for region, schedule in (await self._schedules()).items()}

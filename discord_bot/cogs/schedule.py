@@ -18,7 +18,7 @@ from common.views import (
     preferred_regions,
 )
 from discord_bot.alerts import save_group
-from discord_bot.answers import ScheduleButton, send_schedule
+from discord_bot.answers import ScheduleAnswer, ScheduleButton, show_schedule
 from discord_bot.bot import DiscordBot
 from discord_bot.i18n import catalog_for, text
 
@@ -108,23 +108,26 @@ class ScheduleCog(commands.Cog, name="schedule"):
 
     async def show(self, interaction: Interaction, typed: str | None, kind: ViewKind) -> None:
         """The schedule of the typed group, else of the user's saved one, as an embed with its picture and
-        buttons; why there is none as an ephemeral answer."""
+        buttons; why there is none as an ephemeral answer. Deferred first when DTEK must be asked."""
         t = catalog_for(interaction)
         ctx = self.ctx
+        answer = ScheduleAnswer(interaction, edit=False)
         saved = await ctx.db.user_groups(str(interaction.user.id))
         if typed is None:
             region = next((region for region in ctx.regions if region in saved), None)
             if region is None:
-                await interaction.response.send_message(t("discord.no_group"), ephemeral=True)
+                await answer.notice(t("discord.no_group"))
                 return
             group = saved[region]
         else:
-            found = await find_group(ctx.source, typed, preferred_regions(saved, ctx.regions), t)
+            regions = preferred_regions(saved, ctx.regions)
+            await answer.defer_unless_at_hand(ctx.source, regions)  # finding the group may scrape
+            found = await find_group(ctx.source, typed, regions, t)
             if isinstance(found, Notice):
-                await interaction.response.send_message(found.text, ephemeral=True)
+                await answer.notice(found.text)
                 return
             region, group = found.region, found.group
-        await send_schedule(ctx, interaction, region, group, kind)
+        await show_schedule(ctx, answer, region, group, kind)
 
 
 def short(group: str) -> str:

@@ -25,7 +25,8 @@ definitions), autocomplete, button presses and select choices arrive as INTERACT
 every message with its revisions, so a test can tell an edit of the same message from a new one.
 Ephemeral answers stay in their channel's messages, marked ``visible_to`` their user. After a "thinking"
 defer (callback 5) the first followup fills in the loading message, as on Discord: it is the
-interaction's ``original``, not one of its ``followups``.
+interaction's ``original``, not one of its ``followups`` (unless the bot deleted the loading message: then
+it is a new message, with its own flags).
 
 Answers are shaped like Discord's: errors are ``{"message": ..., "code": N}`` (plus ``errors`` for
 "Invalid Form Body" 50035). Where it is cheap the fake refuses what Discord refuses: message and embed
@@ -1770,7 +1771,7 @@ class FakeDiscord(LocalServer):
         interaction = self._webhook_interaction(call)
         body = _object(call.body)
         original = interaction.original
-        if original is not None and original.loading:
+        if original is not None and original.loading and not original.deleted:
             # After a "thinking" defer the first followup fills in the loading message, which stays the
             # original (and keeps the defer's ephemerality); later ones are new messages.
             self._apply_edit(original, body, call.files)
