@@ -32,7 +32,8 @@ Answers are shaped like Discord's: errors are ``{"message": ..., "code": N}`` (p
 "Invalid Form Body" 50035). Where it is cheap the fake refuses what Discord refuses: message and embed
 limits, empty messages, bad components, more than 25 autocomplete choices, a second or late (3 s)
 interaction callback, a DM to a user whose DMs are closed (403, 50007), command definitions Discord rejects.
-Rate limits: ``rate_limit()`` enforces a bucket with the X-RateLimit headers, ``fail_next()`` injects errors
+Rate limits: ``rate_limit()`` enforces a bucket with the X-RateLimit headers, ``delay_answers()`` slows the
+answers of a route (after it acted), ``fail_next()`` injects errors
 (a 429 carries ``retry_after`` and the ``Via`` header without which discord.py takes a 429 for a
 Cloudflare ban and gives up).
 
@@ -912,6 +913,7 @@ class FakeDiscord(LocalServer):
         self._connections: set[_Connection] = set()
         self._faults: dict[str, list[_Fault | None]] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._answer_delays: dict[str, float] = {}  # route -> seconds between handling and answering
         self._bucket_state: dict[tuple[str, str], _Bucket] = {}
         self._changes = Changes()
         self._saved_settings: tuple[str, yarl.URL] | None = None
@@ -1057,6 +1059,12 @@ class FakeDiscord(LocalServer):
         like Discord's major parameters), answering with the X-RateLimit headers discord.py reads."""
         self._route_named(route)
         self._buckets[route] = _Bucket(limit, per)
+
+    def delay_answers(self, route: str, seconds: float) -> None:
+        """Answers route only ``seconds`` after doing what it asks: a message is posted before the bot
+        hears so, as over a slow network, and a bot that dies meanwhile never learns it was."""
+        self._route_named(route)
+        self._answer_delays[route] = seconds
 
     @property
     def too_many_requests(self) -> list[ApiRequest]:
@@ -1493,6 +1501,8 @@ class FakeDiscord(LocalServer):
             self._inject_fault(route)
             headers = self._take_from_bucket(route, call)
             result = await route.handler(call, request)
+            if delay := self._answer_delays.get(route.key):
+                await asyncio.sleep(delay)
         except DiscordError as error:
             call.status, call.code = error.status, error.code
             self._changes.notify()
