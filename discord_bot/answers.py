@@ -23,7 +23,7 @@ from common.views import Notice, Problem, ViewKind, load_schedule_view
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.i18n import catalog_for
-from discord_bot.render import CUSTOM_ID, Button, ScheduleMessage, schedule_message
+from discord_bot.render import CUSTOM_ID, Button, ScheduleMessage, parse_custom_id, schedule_message
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,14 @@ class ScheduleButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot = interaction.client
         assert isinstance(bot, DiscordBot)  # the only client that registers this item
-        match = CUSTOM_ID.fullmatch(self.button.custom_id)
-        assert match is not None  # discord.py matched the template to make this item
+        parsed = parse_custom_id(self.button.custom_id)
         try:
-            await switch_view(bot.ctx, interaction, match["region"], match["group"], ViewKind(match["view"]))
+            if parsed is None:  # a view this version no longer offers
+                await ScheduleAnswer(interaction, edit=True).notice(
+                    catalog_for(interaction)("discord.outdated")
+                )
+                return
+            await switch_view(bot.ctx, interaction, *parsed)
         except Exception:
             log.exception("the schedule button %s failed", self.button.custom_id)
             await apologise(interaction)

@@ -35,6 +35,12 @@ from discord_bot.settings import DiscordSettings
 log = logging.getLogger("discord_bot")
 
 EXIT_CONFIG = 2  # bad settings or a token Discord refuses
+
+
+class StartError(Exception):
+    """A setting the bot cannot start with, said in one line; errors while running are not this."""
+
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # a service manager's stop, Ctrl+C
 
 
@@ -90,7 +96,10 @@ def close_on_signals(bot: DiscordBot, signals: Sequence[signal.Signals] = STOP_S
 
 async def run(settings: DiscordSettings, *, now: Now) -> None:
     """Runs the bot until it is closed (SIGTERM, Ctrl+C), then closes its resources."""
-    ctx = await build_context(settings, now=now)
+    try:
+        ctx = await build_context(settings, now=now)
+    except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+        raise StartError(str(exc)) from None
     try:
         bot = create_bot(settings, ctx)
         async with bot:
@@ -123,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except discord.LoginFailure:
         print("error: DISCORD_TOKEN: Discord refused the token (reset it on the Bot page)", file=sys.stderr)
         return EXIT_CONFIG
-    except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+    except StartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0

@@ -348,6 +348,23 @@ def test_a_missing_or_malformed_token_is_one_line_and_exit_code_2(
     assert "Traceback" not in err
 
 
+def test_a_database_url_not_understood_is_one_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://user:pass@host/db")
+
+    assert main() == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert "SQLite" in err
+    assert "Traceback" not in err
+
+
 async def test_a_token_discord_refuses_stops_the_bot_with_login_failure(
     discord_fake: FakeDiscord, discord_shared: SharedDb, tmp_path: Path
 ) -> None:

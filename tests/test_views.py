@@ -384,5 +384,5 @@ async def test_status_lines_per_region_with_age_update_time_and_freshness() -> N
     assert lines == [
         "Mode: the schedule service's shared database. Data fetched 5 minutes ago."
         " DTEK updated: 23.11.2026 07:30. ⚠️ Data may be out of date.",
-        "Mode: the schedule service's shared database. No data for dnem yet.",
+        "Mode: the schedule service's shared database. Dnipro: no data yet.",
     ]

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from common.clock import KYIV
 from common.i18n import Catalog
-from common.render.text import age_text
+from common.render.text import age_text, region_name
 from common.source import SourceUnavailable
 from common.views.lookup import SnapshotSource
 
@@ -24,7 +24,7 @@ async def status_lines(
         except SourceUnavailable:
             snapshot = None
         if snapshot is None:
-            lines.append(t("bot.status_none", mode=mode_text, region=region))
+            lines.append(t("bot.status_none", mode=mode_text, region=region_name(region, t.lang)))
             continue
         updated = snapshot.schedule.updated
         lines.append(
