@@ -26,7 +26,15 @@ from common.views.schedule import (
     load_schedule_view,
     schedule_view,
 )
-from common.views.settings import OFF_WORDS, lead_text, parse_span, quiet_text, read_quiet, settings_line
+from common.views.settings import (
+    OFF_WORDS,
+    alert_settings_line,
+    lead_text,
+    parse_span,
+    quiet_text,
+    read_quiet,
+    settings_line,
+)
 from common.views.status import status_lines
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "ScheduleView",
     "SnapshotSource",
     "ViewKind",
+    "alert_settings_line",
     "echo",
     "find_group",
     "lead_text",

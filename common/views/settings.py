@@ -23,15 +23,24 @@ def quiet_text(recipient: Recipient, t: Catalog) -> str:
     return f"{recipient.quiet_start:%H:%M}–{recipient.quiet_end:%H:%M}"
 
 
-def settings_line(recipient: Recipient, t: Catalog) -> str:
+def alert_settings_line(recipient: Recipient, t: Catalog) -> str:
+    """What shapes the alerts: reminder lead times and quiet hours."""
     return t(
-        "bot.my_settings",
+        "bot.alert_settings",
         off=lead_text(recipient.lead_off_minutes, t),
         on=lead_text(recipient.lead_on_minutes, t),
         quiet=quiet_text(recipient, t),
+    )
+
+
+def settings_line(recipient: Recipient, t: Catalog) -> str:
+    """A chat's whole settings: the alerts', its language and whether schedules come as pictures."""
+    chat = t(
+        "bot.chat_settings",
         lang=LANGUAGE_NAMES.get(recipient.lang, recipient.lang),
         pictures=t("bot.yes") if recipient.pictures else t("bot.no"),
     )
+    return f"{alert_settings_line(recipient, t)} {chat}"
 
 
 _SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")

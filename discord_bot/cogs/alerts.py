@@ -16,7 +16,7 @@ from discord.ext import commands
 from common.botdb import LEAD_MINUTES
 from common.i18n import Catalog
 from common.render.text import region_name
-from common.views import echo, lead_text, quiet_text, read_quiet, settings_line
+from common.views import alert_settings_line, echo, lead_text, quiet_text, read_quiet
 from discord_bot.alerts import (
     AlertState,
     alert_state,
@@ -149,14 +149,14 @@ class AlertsCog(commands.Cog, name="alerts"):
             await interaction.followup.send(t("discord.alerts_dms_closed"), ephemeral=True)
             return
         recipient = await turn_on(db, user.id, language(interaction.locale), saved)
-        answer = t("discord.alerts_on", groups=groups, settings=settings_line(recipient, t))
+        answer = t("discord.alerts_on", groups=groups, settings=alert_settings_line(recipient, t))
         await interaction.followup.send(answer, ephemeral=True)
 
     async def switch_off(self, interaction: Interaction) -> None:
         t = catalog_for(interaction)
         recipient = await turn_off(self.ctx.db, interaction.user.id, "alerts turned off with /notify off")
         answer = (
-            t("discord.alerts_off", settings=settings_line(recipient, t))
+            t("discord.alerts_off", settings=alert_settings_line(recipient, t))
             if recipient is not None
             else t("discord.alerts_were_off")
         )
