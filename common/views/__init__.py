@@ -4,6 +4,7 @@ under them, group lookups and their notices, a chat's settings in words, the dat
 Each bot is a thin renderer of these into its own markup and buttons, so nothing here knows a platform.
 """
 
+from common.views.address import house_lines
 from common.views.echo import ECHO_LIMIT, echo
 from common.views.lookup import (
     GroupChoice,
@@ -53,6 +54,7 @@ __all__ = [
     "alert_settings_line",
     "echo",
     "find_group",
+    "house_lines",
     "lead_text",
     "load_schedule_view",
     "load_snapshot",

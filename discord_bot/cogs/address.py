@@ -13,20 +13,18 @@ import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Self
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from common.clock import KYIV
 from common.dtek.address import HouseInfo, search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog, catalog
 from common.render.text import region_name
 from common.source import SourceUnavailable
-from common.views import Notice, echo, load_snapshot
+from common.views import Notice, echo, house_lines, load_snapshot
 from discord_bot.alerts import save_group
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
@@ -242,17 +240,7 @@ class AddressCog(commands.Cog, name="address"):
             else group.removeprefix("GPV")
             for group in info.groups
         ]
-        lines = [t("bot.address_found", address=where, groups=", ".join(names))]
-        if info.outage is not None:
-            outage = info.outage
-            lines.append(
-                t(
-                    "bot.address_outage",
-                    reason=outage.reason,
-                    start=_when(outage.start),
-                    end=_when(outage.end),
-                )
-            )
+        lines = house_lines(info, where, names, t)
         view = discord.ui.View(timeout=None)
         for group, name in list(zip(info.groups, names, strict=True))[:MAX_BUTTONS]:
             view.add_item(
@@ -264,10 +252,6 @@ class AddressCog(commands.Cog, name="address"):
 def _md(line: str) -> str:
     """Text with DTEK's names and the user's echoed text, safe in Discord markdown."""
     return discord.utils.escape_markdown(line)
-
-
-def _when(moment: datetime | None) -> str:
-    return f"{moment.astimezone(KYIV):%H:%M %d.%m}" if moment else "—"
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
@@ -14,11 +13,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message, User
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from common.clock import KYIV
 from common.dtek.address import search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog
-from common.views import echo
+from common.views import echo, house_lines
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
 from telegram_bot.markup import HTML
@@ -153,12 +151,7 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
         return
     snapshot = await ctx.source.get(region)
     names = [snapshot.schedule.group_name(g) if snapshot else g for g in info.groups]
-    lines = [t("bot.address_found", address=address, groups=", ".join(names))]
-    if info.outage is not None:
-        outage = info.outage
-        lines.append(
-            t("bot.address_outage", reason=outage.reason, start=_when(outage.start), end=_when(outage.end))
-        )
+    lines = house_lines(info, address, names, t)
     builder = InlineKeyboardBuilder()
     for group, name in zip(info.groups, names, strict=True):
         builder.button(
@@ -183,10 +176,6 @@ async def offer(
         return
     await state.update_data(choices=choices, generation=message.message_id)
     await message.answer(title, reply_markup=choice_list(step, choices, message.message_id))
-
-
-def _when(moment: datetime | None) -> str:
-    return f"{moment.astimezone(KYIV):%H:%M %d.%m}" if moment else "—"
 
 
 def _choice(data: dict[str, Any], button: AddressCb) -> str | None:
