@@ -109,7 +109,8 @@ async def test_notify_on_without_a_saved_group_asks_for_one_and_stores_nothing(r
     alice = running.world.alice
     answer = await command(running, alice, "notify", state="on")
     assert answer == (
-        "Спершу збережіть свою чергу, наприклад /setgroup 3.2, а тоді увімкніть сповіщення: /notify on."
+        "Спершу збережіть свою чергу, наприклад /зберегти-чергу 3.2, а тоді увімкніть сповіщення:"
+        " /сповіщення «Увімкнути»."
     )
     assert await running.db.get_recipient(user_recipient(alice.id)) is None
     assert alice.dms == []
@@ -207,7 +208,7 @@ async def test_a_forbidden_dm_deactivates_the_alerts_and_notify_on_reactivates_t
     assert await db.subscriptions(recipient_id) == [KEM_3_2]
     assert reminders(alice) == []
     hint = await command(running, alice, "quiet")
-    assert hint.endswith("надішліть /notify on.")  # paused
+    assert hint.endswith("надішліть /сповіщення «Увімкнути».")  # paused
 
     alice.dms_open = True
     again = await command(running, alice, "notify", state="on")
@@ -267,7 +268,7 @@ async def test_quiet_hours_are_saved_and_shown(running: Running) -> None:
     alice, db = running.world.alice, running.db
     saved = await command(running, alice, "quiet", span="23:00-07:00")
     assert saved == (
-        "Тихі години: 23:00–07:00.\nСповіщення зараз вимкнені: увімкніть їх командою /notify on."
+        "Тихі години: 23:00–07:00.\nСповіщення зараз вимкнені: увімкніть їх командою /сповіщення «Увімкнути»."
     )
     recipient = await db.get_recipient(user_recipient(alice.id))
     assert recipient is not None
