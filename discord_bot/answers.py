@@ -1,13 +1,15 @@
 """Schedule answers shared by the Cogs: a group's schedule as an embed with its picture and the buttons
 under it, which switch its view in place (they edit the message they sit under). /schedule, /week and the
-/groups picker answer through :func:`send_schedule` or :func:`show_schedule`; the schedule Cog registers
+/groups picker answer through :func:`show_schedule`; the schedule Cog registers
 :class:`ScheduleButton`.
 
 Answering in time: Discord waits 3 seconds for the first answer to an interaction, and a DTEK scrape on a
-cold cache (standalone mode) can take longer. :class:`ScheduleAnswer` defers first when the data is not at
+cold cache (standalone mode) can take longer. :class:`Answer` defers first when the data is not at
 hand, then answers the same way either way: a command with a new message (``defer(thinking=True)``, then
-the followup fills in "thinking…"), a button with an edit of the message it sits under (``defer()``, then
-an edit of that message). A notice in place of a schedule is ephemeral in every case."""
+the followup fills in "thinking…"; ephemeral answers defer ephemerally), a component with an edit of the
+message it sits under (``defer()``, then an edit of that message). A notice in place of an answer is
+ephemeral in every case. Every Cog whose first answer needs loaded data (schedules, groups, status) answers
+through it."""
 
 from __future__ import annotations
 
@@ -49,9 +51,7 @@ class ScheduleButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
         parsed = parse_custom_id(self.button.custom_id)
         try:
             if parsed is None:  # a view this version no longer offers
-                await ScheduleAnswer(interaction, edit=True).notice(
-                    catalog_for(interaction)("discord.outdated")
-                )
+                await Answer(interaction, edit=True).notice(catalog_for(interaction)("discord.outdated"))
                 return
             await switch_view(bot.ctx, interaction, *parsed)
         except Exception:
@@ -67,12 +67,18 @@ def buttons(message: ScheduleMessage) -> discord.ui.View:
     return view
 
 
-class ScheduleAnswer:
-    """The answer to one interaction that shows a schedule; ``edit``: a button under the message to change."""
+class Answer:
+    """The first answer to one interaction, in time even when loading data may wait for DTEK.
 
-    def __init__(self, interaction: discord.Interaction[Any], *, edit: bool) -> None:
+    ``edit``: a component that edits the message it sits under (a schedule button, a picker page);
+    otherwise the answer is a new message, ``ephemeral`` or not. Handlers call :meth:`defer_unless_at_hand`
+    before loading anything, then answer with :meth:`show`, :meth:`text` or :meth:`notice`, which respond
+    directly or, once deferred, fill in the deferred answer."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, edit: bool, ephemeral: bool = False) -> None:
         self.interaction = interaction
         self.edit = edit
+        self.ephemeral = ephemeral
         self.deferred = False
 
     async def defer_unless_at_hand(self, source: CachedSource, regions: Iterable[str]) -> None:
@@ -81,8 +87,8 @@ class ScheduleAnswer:
             return
         if self.edit:
             await self.interaction.response.defer()  # the message stays as it is until the edit
-        else:
-            await self.interaction.response.defer(thinking=True)  # "DTEK Bot is thinking…"
+        else:  # "DTEK Bot is thinking…", seen by the user alone for an ephemeral answer
+            await self.interaction.response.defer(ephemeral=self.ephemeral, thinking=True)
         self.deferred = True
 
     async def show(self, message: ScheduleMessage, view: discord.ui.View) -> None:
@@ -97,27 +103,56 @@ class ScheduleAnswer:
                 embed=message.embed, attachments=message.attachments(), view=view
             )
         elif self.deferred:
-            await interaction.followup.send(embed=message.embed, files=message.attachments(), view=view)
+            await interaction.followup.send(
+                embed=message.embed, files=message.attachments(), view=view, ephemeral=self.ephemeral
+            )
         else:
             await interaction.response.send_message(
-                embed=message.embed, files=message.attachments(), view=view
+                embed=message.embed, files=message.attachments(), view=view, ephemeral=self.ephemeral
             )
 
-    async def notice(self, text: str) -> None:
-        """An ephemeral word in place of the schedule; a message under a button stays as it is."""
+    async def text(
+        self,
+        content: str,
+        *,
+        view: discord.ui.View | None = None,
+        allowed_mentions: discord.AllowedMentions | None = None,
+    ) -> None:
+        """A text answer (with components, if any): the new message, or the edited one."""
         interaction = self.interaction
+        mentions = allowed_mentions if allowed_mentions is not None else discord.utils.MISSING
+        components = view if view is not None else discord.utils.MISSING
+        if self.edit and self.deferred:
+            await interaction.edit_original_response(
+                content=content, view=components, allowed_mentions=mentions
+            )
+        elif self.edit:
+            await interaction.response.edit_message(
+                content=content, view=components, allowed_mentions=mentions
+            )
+        elif self.deferred:
+            await interaction.followup.send(
+                content, view=components, ephemeral=self.ephemeral, allowed_mentions=mentions
+            )
+        else:
+            await interaction.response.send_message(
+                content, view=components, ephemeral=self.ephemeral, allowed_mentions=mentions
+            )
+
+    async def notice(self, text: str, *, allowed_mentions: discord.AllowedMentions | None = None) -> None:
+        """An ephemeral word in place of the answer; a message under a component stays as it is."""
+        interaction = self.interaction
+        mentions = allowed_mentions if allowed_mentions is not None else discord.utils.MISSING
         if not self.deferred:
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
             return
-        if not self.edit:
+        if not self.edit and not self.ephemeral:
             # The followup would fill in the public "thinking…" message: that goes, the user alone is told.
             await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
 
 
-async def show_schedule(
-    ctx: DiscordContext, answer: ScheduleAnswer, region: str, group: str, kind: ViewKind
-) -> None:
+async def show_schedule(ctx: DiscordContext, answer: Answer, region: str, group: str, kind: ViewKind) -> None:
     """Answers with the group's schedule (embed, picture, buttons), deferring first when DTEK must be
     asked; why there is none as an ephemeral word (for a button: that it is outdated)."""
     t = catalog_for(answer.interaction)
@@ -133,19 +168,12 @@ async def show_schedule(
     await answer.show(message, buttons(message))
 
 
-async def send_schedule(
-    ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str, kind: ViewKind
-) -> None:
-    """Answers ``interaction`` with a new message: the group's schedule, or why there is none."""
-    await show_schedule(ctx, ScheduleAnswer(interaction, edit=False), region, group, kind)
-
-
 async def switch_view(
     ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str, kind: ViewKind
 ) -> None:
     """Edits the schedule the pressed button sits under into ``kind``; no data or an outdated button: an
     ephemeral word, the message stays as it is."""
-    answer = ScheduleAnswer(interaction, edit=True)
+    answer = Answer(interaction, edit=True)
     if region not in ctx.regions:
         await answer.notice(catalog_for(interaction)("discord.outdated"))
         return

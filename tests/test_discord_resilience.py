@@ -189,6 +189,29 @@ async def test_slow_dtek_unknown_group_is_still_an_ephemeral_answer(
     assert known(interaction.original).deleted  # the public "thinking…" went away
 
 
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [("setgroup", {"group": "3.2"}), ("status", {}), ("groups", {})],
+)
+async def test_slow_dtek_ephemeral_answers_defer_ephemerally_then_fill_in(
+    discord_fake: FakeDiscord,
+    discord_world: DiscordWorld,
+    slow_dtek_bot: DiscordBot,
+    command: str,
+    options: dict[str, str],
+) -> None:
+    await wait_until(lambda: cache_expired(slow_dtek_bot), timeout=10)
+    interaction = await discord_world.alice.invoke(command, options, channel=discord_world.general)
+    response = await interaction.wait_for_response(timeout=1)
+    assert response.type == CallbackType.DEFERRED_CHANNEL_MESSAGE  # "thinking…", in time
+    assert response.ephemeral
+    answer = await interaction.wait_for_original(timeout=5)  # filled in once DTEK answered
+    assert answer.content
+    assert answer.ephemeral
+    assert interaction.followups == []  # the thinking message itself became the answer
+    assert not [request for request in discord_fake.requests if request.code == 10062]
+
+
 async def test_with_the_data_at_hand_the_answer_is_immediate(
     discord_world: DiscordWorld, dtek: FakeDtekSite, standalone: DiscordSettings
 ) -> None:

@@ -26,6 +26,7 @@ from common.render.text import region_name
 from common.source import SourceUnavailable
 from common.views import Notice, echo, house_lines, load_snapshot
 from discord_bot.alerts import save_group
+from discord_bot.answers import Answer
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.i18n import catalog_for, region_text, text
@@ -103,21 +104,20 @@ async def save_picked_group(
 ) -> None:
     """Saves the group if the schedule still has it; an ephemeral word either way."""
     t = catalog_for(interaction)
+    answer = Answer(interaction, edit=False, ephemeral=True)
     if region not in ctx.regions:
-        await interaction.response.send_message(t("discord.menu_outdated"), ephemeral=True)
+        await answer.notice(t("discord.menu_outdated"))
         return
+    await answer.defer_unless_at_hand(ctx.source, [region])  # the schedule may have to be scraped
     snapshot = await load_snapshot(ctx.source, region, t)
     if isinstance(snapshot, Notice):
-        await interaction.response.send_message(snapshot.text, ephemeral=True)
+        await answer.notice(snapshot.text)
         return
     if group not in snapshot.schedule.sorted_groups():
-        await interaction.response.send_message(t("discord.menu_outdated"), ephemeral=True)
+        await answer.notice(t("discord.menu_outdated"))
         return
     await save_group(ctx.db, interaction.user.id, region, group)  # DM alerts, if on, follow
-    await interaction.response.send_message(
-        t("discord.saved", region=region_name(region, t.lang), group=group.removeprefix("GPV")),
-        ephemeral=True,
-    )
+    await answer.text(t("discord.saved", region=region_name(region, t.lang), group=group.removeprefix("GPV")))
 
 
 class AddressCog(commands.Cog, name="address"):

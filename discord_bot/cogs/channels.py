@@ -20,6 +20,7 @@ from common.botdb import ChannelSubscription
 from common.i18n import Catalog
 from common.render.text import region_name
 from common.views import GroupChoice, Notice, find_group, matching_groups
+from discord_bot.answers import Answer
 from discord_bot.bot import DiscordBot
 from discord_bot.delivery import channel_recipient
 from discord_bot.i18n import catalog_for, language, text
@@ -74,9 +75,11 @@ class ChannelsCog(commands.Cog, name="channels"):
                 ephemeral=True,
             )
             return
+        answer = Answer(interaction, edit=False, ephemeral=True)
+        await answer.defer_unless_at_hand(self.ctx.source, self.ctx.regions)  # finding the group may scrape
         found = await find_group(self.ctx.source, group, self.ctx.regions, t)
         if isinstance(found, Notice):  # nothing is stored
-            await interaction.response.send_message(found.text, ephemeral=True)
+            await answer.notice(found.text)
             return
         added = await self.ctx.db.subscribe_channel(
             channel_recipient(target.id),
@@ -96,9 +99,8 @@ class ChannelsCog(commands.Cog, name="channels"):
         )
         key = "discord.channel_subscribed" if added else "discord.channel_already"
         mention = role.mention if role is not None else t("discord.no_role")
-        await interaction.response.send_message(
+        await answer.text(
             t(key, channel=target.mention, **group_fields(found, t), role=mention),
-            ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -122,9 +124,11 @@ class ChannelsCog(commands.Cog, name="channels"):
         target = await self._target(interaction, channel, t)
         if target is None:
             return
+        answer = Answer(interaction, edit=False, ephemeral=True)
+        await answer.defer_unless_at_hand(self.ctx.source, self.ctx.regions)  # finding the group may scrape
         found = await find_group(self.ctx.source, group, self.ctx.regions, t)
         if isinstance(found, Notice):
-            await interaction.response.send_message(found.text, ephemeral=True)
+            await answer.notice(found.text)
             return
         removed = await self.ctx.db.unsubscribe_channel(
             channel_recipient(target.id), found.region, found.group
@@ -132,9 +136,7 @@ class ChannelsCog(commands.Cog, name="channels"):
         if removed:
             log.info("channel %s unsubscribed from %s %s", target.id, found.region, found.group)
         key = "discord.channel_unsubscribed" if removed else "discord.channel_not_subscribed"
-        await interaction.response.send_message(
-            t(key, channel=target.mention, **group_fields(found, t)), ephemeral=True
-        )
+        await answer.text(t(key, channel=target.mention, **group_fields(found, t)))
 
     @app_commands.command(
         name=text("discord.commands.subscriptions.name"),

@@ -21,7 +21,7 @@ from discord.ext import commands
 from common.i18n import Catalog
 from common.render.text import region_name
 from common.views import Notice, Problem, ViewKind, load_snapshot, preferred_regions
-from discord_bot.answers import send_schedule
+from discord_bot.answers import Answer, show_schedule
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.i18n import catalog_for, text
@@ -54,8 +54,8 @@ async def _guarded(
         await apologise(interaction)
 
 
-async def _outdated(interaction: AnyInteraction) -> None:
-    await interaction.response.send_message(catalog_for(interaction)("discord.menu_outdated"), ephemeral=True)
+async def _outdated(answer: Answer) -> None:
+    await answer.notice(catalog_for(answer.interaction)("discord.menu_outdated"))
 
 
 def _select_of(item: discord.ui.Item[Any], custom_id: str) -> Select:
@@ -77,10 +77,11 @@ class RegionSelect(discord.ui.DynamicItem[Select], template=REGION_SELECT.patter
     async def callback(self, interaction: AnyInteraction) -> None:
         async def handle(ctx: DiscordContext) -> None:
             region = self.item.values[0] if self.item.values else ""
+            answer = Answer(interaction, edit=True)  # the picker turns into the region's groups
             if region not in ctx.regions:
-                await _outdated(interaction)
+                await _outdated(answer)
                 return
-            await _show_page(ctx, interaction, region, 0)
+            await _show_page(ctx, answer, region, 0)
 
         await _guarded(interaction, self.item.custom_id, handle)
 
@@ -103,17 +104,19 @@ class GroupSelect(discord.ui.DynamicItem[Select], template=GROUP_SELECT.pattern)
 
         async def handle(ctx: DiscordContext) -> None:
             region, group = match["region"], self.item.values[0] if self.item.values else ""
+            answer = Answer(interaction, edit=False)  # the schedule comes as a new message
             if region not in ctx.regions:
-                await _outdated(interaction)
+                await _outdated(answer)
                 return
+            await answer.defer_unless_at_hand(ctx.source, [region])  # the schedule may have to be scraped
             snapshot = await load_snapshot(ctx.source, region, catalog_for(interaction))
             if isinstance(snapshot, Notice):
-                await interaction.response.send_message(snapshot.text, ephemeral=True)
+                await answer.notice(snapshot.text)
                 return
             if group not in snapshot.schedule.sorted_groups():
-                await _outdated(interaction)
+                await _outdated(answer)
                 return
-            await send_schedule(ctx, interaction, region, group, ViewKind.DAYS)
+            await show_schedule(ctx, answer, region, group, ViewKind.DAYS)
 
         await _guarded(interaction, self.item.custom_id, handle)
 
@@ -141,10 +144,11 @@ class GroupPageButton(
         assert match is not None  # discord.py matched the template to make this item
 
         async def handle(ctx: DiscordContext) -> None:
+            answer = Answer(interaction, edit=True)  # the picker turns to the page
             if match["region"] not in ctx.regions:
-                await _outdated(interaction)
+                await _outdated(answer)
                 return
-            await _show_page(ctx, interaction, match["region"], int(match["page"]))
+            await _show_page(ctx, answer, match["region"], int(match["page"]))
 
         await _guarded(interaction, custom_id, handle)
 
@@ -195,15 +199,16 @@ def region_picker(regions: list[str], t: Catalog) -> discord.ui.View:
     return view
 
 
-async def _show_page(ctx: DiscordContext, interaction: AnyInteraction, region: str, number: int) -> None:
+async def _show_page(ctx: DiscordContext, answer: Answer, region: str, number: int) -> None:
     """Turns the picker the component sits in to a page of the region's groups."""
-    t = catalog_for(interaction)
+    t = catalog_for(answer.interaction)
+    await answer.defer_unless_at_hand(ctx.source, [region])  # the groups may have to be scraped
     picker = await group_picker(ctx, region, number, t)
     if isinstance(picker, Notice):
-        await interaction.response.send_message(picker.text, ephemeral=True)
+        await answer.notice(picker.text)
         return
     content, view = picker
-    await interaction.response.edit_message(content=content, view=view)
+    await answer.text(content, view=view)
 
 
 class GroupsCog(commands.Cog, name="groups"):
@@ -222,19 +227,20 @@ class GroupsCog(commands.Cog, name="groups"):
     )
     async def groups(self, interaction: discord.Interaction[DiscordBot]) -> None:
         t = catalog_for(interaction)
-        if len(self.ctx.regions) > 1:  # the user's saved regions first
+        answer = Answer(interaction, edit=False, ephemeral=True)
+        if len(self.ctx.regions) > 1:  # the user's saved regions first; nothing to load yet
             saved = await self.ctx.db.user_groups(str(interaction.user.id))
             regions = preferred_regions(saved, self.ctx.regions)
-            await interaction.response.send_message(
-                t("discord.groups.pick_region"), view=region_picker(regions, t), ephemeral=True
-            )
+            await answer.text(t("discord.groups.pick_region"), view=region_picker(regions, t))
             return
-        picker = await group_picker(self.ctx, self.ctx.regions[0], 0, t)
+        region = self.ctx.regions[0]
+        await answer.defer_unless_at_hand(self.ctx.source, [region])  # the groups may have to be scraped
+        picker = await group_picker(self.ctx, region, 0, t)
         if isinstance(picker, Notice):
-            await interaction.response.send_message(picker.text, ephemeral=True)
+            await answer.notice(picker.text)
             return
         content, view = picker
-        await interaction.response.send_message(content, view=view, ephemeral=True)
+        await answer.text(content, view=view)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -18,7 +18,7 @@ from common.views import (
     preferred_regions,
 )
 from discord_bot.alerts import save_group
-from discord_bot.answers import ScheduleAnswer, ScheduleButton, show_schedule
+from discord_bot.answers import Answer, ScheduleButton, show_schedule
 from discord_bot.bot import DiscordBot
 from discord_bot.i18n import catalog_for, text
 
@@ -73,16 +73,18 @@ class ScheduleCog(commands.Cog, name="schedule"):
     @app_commands.describe(group=text("discord.options.group.description"))
     async def setgroup(self, interaction: Interaction, group: str) -> None:
         t = catalog_for(interaction)
-        user = str(interaction.user.id)
-        saved = await self.ctx.db.user_groups(user)
-        found = await find_group(self.ctx.source, group, preferred_regions(saved, self.ctx.regions), t)
+        answer = Answer(interaction, edit=False, ephemeral=True)
+        saved = await self.ctx.db.user_groups(str(interaction.user.id))
+        regions = preferred_regions(saved, self.ctx.regions)
+        await answer.defer_unless_at_hand(self.ctx.source, regions)  # finding the group may scrape
+        found = await find_group(self.ctx.source, group, regions, t)
         if isinstance(found, Notice):  # nothing is stored
-            await interaction.response.send_message(found.text, ephemeral=True)
+            await answer.notice(found.text)
             return
-        answer = t("discord.saved", region=region_name(found.region, t.lang), group=short(found.group))
+        saved_text = t("discord.saved", region=region_name(found.region, t.lang), group=short(found.group))
         if await save_group(self.ctx.db, interaction.user.id, found.region, found.group):  # alerts follow
-            answer += "\n" + t("discord.alerts_follow", group=short(found.group))
-        await interaction.response.send_message(answer, ephemeral=True)
+            saved_text += "\n" + t("discord.alerts_follow", group=short(found.group))
+        await answer.text(saved_text)
 
     @app_commands.command(
         name=text("discord.commands.mygroup.name"), description=text("discord.commands.mygroup.description")
@@ -111,7 +113,7 @@ class ScheduleCog(commands.Cog, name="schedule"):
         buttons; why there is none as an ephemeral answer. Deferred first when DTEK must be asked."""
         t = catalog_for(interaction)
         ctx = self.ctx
-        answer = ScheduleAnswer(interaction, edit=False)
+        answer = Answer(interaction, edit=False)
         saved = await ctx.db.user_groups(str(interaction.user.id))
         if typed is None:
             region = next((region for region in ctx.regions if region in saved), None)

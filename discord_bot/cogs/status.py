@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from common.views import status_lines
+from discord_bot.answers import Answer
 from discord_bot.bot import DiscordBot
 from discord_bot.i18n import catalog_for, text
 
@@ -22,8 +23,10 @@ class StatusCog(commands.Cog, name="status"):
         t = catalog_for(interaction)
         saved = await self.ctx.db.user_groups(str(interaction.user.id))
         regions = [region for region in self.ctx.regions if region in saved] or self.ctx.regions[:1]
+        answer = Answer(interaction, edit=False, ephemeral=True)
+        await answer.defer_unless_at_hand(self.ctx.source, regions)  # the status loads each region
         lines = await status_lines(self.ctx.source, self.ctx.source.mode, regions, now=self.ctx.now(), t=t)
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await answer.text("\n".join(lines))
 
 
 async def setup(bot: commands.Bot) -> None:
