@@ -16,9 +16,10 @@ from common.botdb import BotDB
 log = logging.getLogger(__name__)
 
 
-def sync_key(guild_id: int | None) -> str:
-    """The meta key holding the hash of what was last synced to this scope."""
-    return f"discord.commands.{guild_id if guild_id is not None else 'global'}"
+def sync_key(application_id: int | None, guild_id: int | None) -> str:
+    """The meta key holding the hash of what was last synced to this scope of this application: a token of
+    another application on the same database must sync its own commands."""
+    return f"discord.commands.{application_id}.{guild_id if guild_id is not None else 'global'}"
 
 
 async def tree_payload(
@@ -46,7 +47,7 @@ async def sync_if_changed(tree: app_commands.CommandTree[Any], db: BotDB, guild_
     if guild is not None:
         tree.copy_global_to(guild=guild)
     digest = payload_hash(await tree_payload(tree, guild))
-    key = sync_key(guild_id)
+    key = sync_key(tree.client.application_id, guild_id)
     scope = f"guild {guild_id}" if guild_id is not None else "global"
     if await db.get_meta(key) == digest:
         log.info("application commands unchanged (%s): not syncing", scope)

@@ -28,7 +28,7 @@ from discord_bot.render import (
     view_custom_id,
 )
 from discord_bot.settings import DiscordSettings
-from discord_bot.sync import payload_hash, tree_payload
+from discord_bot.sync import payload_hash, sync_key, tree_payload
 from tests.known import known
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=KYIV)
@@ -161,3 +161,9 @@ def test_a_malformed_token_is_refused_without_showing_it(token: str) -> None:
         DiscordSettings(discord_token=SecretStr(token), _env_file=None)
     assert "is not a bot token" in str(refused.value)
     assert token not in str(refused.value)
+
+
+def test_each_application_and_scope_keeps_its_own_sync_hash() -> None:
+    # Another application's token on the same database must sync its commands, not inherit "unchanged".
+    keys = {sync_key(1, None), sync_key(2, None), sync_key(1, 42), sync_key(2, 42)}
+    assert len(keys) == 4

@@ -18,11 +18,11 @@ from discord.ext import commands
 
 from common.botdb import ChannelSubscription
 from common.i18n import Catalog
-from common.render.text import region_name
+from common.render.text import region_name, split_text
 from common.views import GroupChoice, Notice, find_group, matching_groups
 from discord_bot.answers import Answer
 from discord_bot.bot import DiscordBot
-from discord_bot.delivery import channel_recipient
+from discord_bot.delivery import CONTENT_LIMIT, channel_recipient
 from discord_bot.i18n import catalog_for, language, text
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,12 @@ class ChannelsCog(commands.Cog, name="channels"):
             await interaction.response.send_message(t("discord.no_channel_subscriptions"), ephemeral=True)
             return
         lines = [t("discord.subscriptions_title"), *(subscription_line(s, t) for s in found)]
-        await interaction.response.send_message(
-            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        # A long list goes in several messages, cut between lines (never inside a <#channel> mention).
+        first, *more = split_text("\n".join(lines), CONTENT_LIMIT)
+        quiet = discord.AllowedMentions.none()
+        await interaction.response.send_message(first, ephemeral=True, allowed_mentions=quiet)
+        for part in more:
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=quiet)
 
     @subscribe_channel.autocomplete("group")
     @unsubscribe_channel.autocomplete("group")

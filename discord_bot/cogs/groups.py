@@ -65,9 +65,6 @@ def _select_of(item: discord.ui.Item[Any], custom_id: str) -> Select:
 class RegionSelect(discord.ui.DynamicItem[Select], template=REGION_SELECT.pattern):
     """The region select of /groups: picking a region turns the picker into that region's groups."""
 
-    def __init__(self, select: Select) -> None:
-        super().__init__(select)
-
     @classmethod
     async def from_custom_id(
         cls, interaction: AnyInteraction, item: discord.ui.Item[Any], match: re.Match[str], /
@@ -88,9 +85,6 @@ class RegionSelect(discord.ui.DynamicItem[Select], template=REGION_SELECT.patter
 
 class GroupSelect(discord.ui.DynamicItem[Select], template=GROUP_SELECT.pattern):
     """A page of a region's groups: picking one answers with its schedule."""
-
-    def __init__(self, select: Select) -> None:
-        super().__init__(select)
 
     @classmethod
     async def from_custom_id(
