@@ -25,7 +25,15 @@ from common.clock import Now
 from common.i18n import LANGUAGES
 from common.messages import OutboxItem, OutboxRow
 from common.schedule import group_sort_key
-from common.sqlite_base import Database, fetch_one, from_text, open_migrated, to_text, transaction
+from common.sqlite_base import (
+    Database,
+    fetch_one,
+    from_text,
+    open_migrated,
+    open_read_only,
+    to_text,
+    transaction,
+)
 
 # Re-exported: callers catch common.botdb.SchemaVersionError.
 from common.sqlite_base import SchemaVersionError as SchemaVersionError
@@ -190,6 +198,14 @@ class ChannelSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What the notifier last recorded of its background work; None: never recorded."""
+
+    beat_at: datetime | None
+    outbox_progress_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class BotStats:
     active_recipients: int
     inactive_recipients: int
@@ -211,6 +227,14 @@ class BotDB(Database):
     async def open(cls, path: Path, *, now: Now) -> BotDB:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
         return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"), now=now)
+
+    @classmethod
+    async def open_read_only(cls, path: Path, *, now: Now) -> BotDB:
+        """Opens an existing file read-only, for a look from outside the bot (its health check): never
+        creates or migrates it. FileNotFoundError when missing; SchemaVersionError unless the schema is
+        this code's."""
+        db = await open_read_only(path, SCHEMA_VERSION, owner="the bot", upgrade_hint="upgrade the bot")
+        return cls(db, now=now)
 
     async def load_baseline(self, region: str) -> Baseline | None:
         """The region's baseline; None if it was never checked (an empty dict: checked, nothing current)."""
@@ -562,6 +586,16 @@ class BotDB(Database):
             (reason, recipient_id),
         )
 
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """When the longest-waiting pending row due at ``now`` became due; None if nothing is due."""
+        async with self._lock:
+            row = await fetch_one(
+                self._db,
+                "SELECT min(not_before) FROM outbox WHERE status = 'pending' AND not_before <= ?",
+                (to_text(now),),
+            )
+        return None if row is None or row[0] is None else from_text(row[0])
+
     async def outbox_counts(self) -> dict[str, int]:
         async with self._lock:
             return await self._outbox_counts()
@@ -592,10 +626,23 @@ class BotDB(Database):
         return None if row is None else row[0]
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        await self._execute(_SET_META, (key, value))
+
+    async def record_heartbeat(self, at: datetime, *, outbox_progressed: bool) -> None:
+        """Notes that the bot's background work went on at ``at``; ``outbox_progressed``: the outbox also got
+        somewhere since the previous note (one write transaction: called about once a minute)."""
+        stamp = to_text(at)
+        keys = [_HEARTBEAT, _OUTBOX_PROGRESS] if outbox_progressed else [_HEARTBEAT]
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.executemany(_SET_META, [(key, stamp) for key in keys])
+
+    async def heartbeat(self) -> Heartbeat:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT key, value FROM meta WHERE key IN (?, ?)", (_HEARTBEAT, _OUTBOX_PROGRESS)
+            )
+        stamps = {key: from_text(value) for key, value in rows}
+        return Heartbeat(stamps.get(_HEARTBEAT), stamps.get(_OUTBOX_PROGRESS))
 
     # --- saved groups ------------------------------------------------------------------------------
 
@@ -709,6 +756,13 @@ class BotDB(Database):
             raise RuntimeError("SQLite returned no row id for an inserted event")
         return cursor.lastrowid
 
+
+_SET_META = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# Meta keys of the notifier's heartbeat, UTC instants as ``to_text`` writes them (``record_heartbeat``).
+_HEARTBEAT = "heartbeat"
+_OUTBOX_PROGRESS = "outbox_progress"
 
 # In the order of Recipient's fields.
 _RECIPIENT_COLUMNS = (

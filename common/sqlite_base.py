@@ -82,6 +82,44 @@ async def open_migrated(
     return db
 
 
+async def open_read_only(
+    path: Path, schema_version: int, *, owner: str, upgrade_hint: str
+) -> aiosqlite.Connection:
+    """Opens an existing ``path`` read-only: it is never created, written or migrated here.
+
+    Raises FileNotFoundError when the file is missing and SchemaVersionError unless its schema is exactly
+    ``schema_version``; ``owner`` names the program that creates and migrates it, for the messages.
+    """
+    db = await aiosqlite.connect(_read_only_uri(path, owner), uri=True, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA query_only = ON")
+        current = await user_version(db)
+        if current > schema_version:
+            raise _newer_schema(path, current, schema_version, upgrade_hint)
+        if current < schema_version:
+            raise SchemaVersionError(
+                f"{path} has schema version {current}, this code needs {schema_version};"
+                f" start {owner} (it creates and migrates the database) or check the path"
+            )
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+def _read_only_uri(path: Path, owner: str) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"database {path} does not exist; {owner} creates it on its first run")
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _newer_schema(path: Path, current: int, latest: int, upgrade_hint: str) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"{path} has schema version {current}, newer than this code's {latest}; {upgrade_hint}"
+    )
+
+
 async def user_version(db: aiosqlite.Connection) -> int:
     row = await fetch_one(db, "PRAGMA user_version")
     return int(row[0]) if row is not None else 0
@@ -123,9 +161,7 @@ async def _migrate(
         async with transaction(db, "BEGIN IMMEDIATE"):
             current = await user_version(db)
             if current > latest:
-                raise SchemaVersionError(
-                    f"{path} has schema version {current}, newer than this code's {latest}; {upgrade_hint}"
-                )
+                raise _newer_schema(path, current, latest, upgrade_hint)
             if current >= version:
                 continue
             for statement in statements:

@@ -1,7 +1,9 @@
 """A bot's background work, the same on every platform: watch for schedule changes and fan them out,
 queue reminders as they come due, and deliver the outbox at the platform's rate.
 
-It needs a :class:`NotifierStore`: every store of the pipeline's steps, and pruning of old history.
+It needs a :class:`NotifierStore`: every store of the pipeline's steps, pruning of old history, and a
+heartbeat: each reminder pass records that the work goes on and whether the outbox sent anything, which
+the bot's health check (``common.health``) reads from outside the process.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class NotifierStore(WatchStore, EventStore, ReminderStore, OutboxStore, Protocol
         """Deletes delivery history older than ``before``; returns how many rows went."""
         ...
 
+    async def record_heartbeat(self, at: datetime, *, outbox_progressed: bool) -> None:
+        """Notes that the background work went on at ``at``; ``outbox_progressed``: the outbox also got
+        somewhere since the previous note."""
+        ...
+
 
 class Notifier:
     def __init__(
@@ -61,11 +68,13 @@ class Notifier:
         self.feed = ChangeFeed(source, watcher, regions)
         self.worker = OutboxWorker(db, sender, rate_per_second=rate_per_second, now=now)
         self._reminders_until: datetime | None = None
+        self._sent_at_last_beat: int | None = None  # None: no beat yet in this run
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._stop.clear()
+        self._sent_at_last_beat = None
         self._tasks = [
             asyncio.create_task(self._watch_loop(), name="watch"),
             asyncio.create_task(self._reminder_loop(), name="reminders"),
@@ -145,6 +154,15 @@ class Notifier:
         """Deletes delivery history older than ``HISTORY_KEPT`` so the bot's DB does not grow forever."""
         return await self._db.prune(as_utc(self._now()) - HISTORY_KEPT)
 
+    async def beat(self) -> None:
+        """Records the heartbeat: the background work goes on, and the outbox progressed if the worker sent
+        something since the previous beat. The first beat of a run counts as progress: the worker has only
+        just begun, and a health check should give it time before calling a backlog stuck."""
+        sent = self.worker.sent
+        progressed = self._sent_at_last_beat is None or sent > self._sent_at_last_beat
+        await self._db.record_heartbeat(as_utc(self._now()), outbox_progressed=progressed)
+        self._sent_at_last_beat = sent
+
     async def _reminder_loop(self) -> None:
         last_pruned: datetime | None = None
         while not self._stop.is_set():
@@ -152,6 +170,8 @@ class Notifier:
             if last_pruned is None or as_utc(self._now()) - last_pruned >= HOUSEKEEPING_INTERVAL:
                 await self._guarded(self.prune)
                 last_pruned = as_utc(self._now())
+            # After the pass's work: a pass that hangs stops the heartbeat, which is what it should show.
+            await self._guarded(self.beat)
             await wait_or_stop(self._stop, self._reminder_interval)
 
     async def _guarded(self, step: Callable[[], Awaitable[object]]) -> None:

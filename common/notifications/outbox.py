@@ -115,6 +115,11 @@ class OutboxWorker:
         self._finished = asyncio.Event()  # a send ended: its recipient may be free again
         self._sent = 0
 
+    @property
+    def sent(self) -> int:
+        """How many rows this worker has delivered so far."""
+        return self._sent
+
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
         """Sends due rows until ``stop`` is set; with nothing due, looks again after ``idle_seconds``.
 

@@ -23,15 +23,13 @@ import aiosqlite
 
 from common.schedule import RegionSchedule, group_sort_key
 from common.sqlite_base import (
-    BUSY_TIMEOUT_MS,
     Database,
-    SchemaVersionError,
     fetch_one,
     from_text,
     open_migrated,
+    open_read_only,
     to_text,
     transaction,
-    user_version,
 )
 
 OUTCOME_OK = "ok"
@@ -275,14 +273,9 @@ class ScheduleReader(Database):
     @classmethod
     async def open(cls, path: Path) -> ScheduleReader:
         """Opens ``path`` read-only; the schema must be exactly this code's version."""
-        db = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA query_only = ON")
-            _check_reader_schema(await user_version(db), path)
-        except BaseException:
-            await db.close()
-            raise
+        db = await open_read_only(
+            path, SCHEMA_VERSION, owner="the schedule service", upgrade_hint="upgrade the bot"
+        )
         return cls(db)
 
     async def versions(self) -> dict[str, int]:
@@ -362,26 +355,6 @@ class ScheduleReader(Database):
             ChangeRecord(region, version, from_text(detected), date.fromisoformat(day), group, old, new)
             for version, detected, day, group, old, new in rows
         ]
-
-
-def _read_only_uri(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"schedule database {path} does not exist; the schedule service creates it on its first run"
-        )
-    return f"{path.resolve().as_uri()}?mode=ro"
-
-
-def _check_reader_schema(current: int, path: Path) -> None:
-    if current > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{path} has schema version {current}, newer than this code's {SCHEMA_VERSION}; upgrade the bot"
-        )
-    if current < SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{path} has schema version {current}, this code needs {SCHEMA_VERSION};"
-            " start the schedule service (it creates and migrates the database) or check the path"
-        )
 
 
 async def _day_rows(db: aiosqlite.Connection, region: str) -> dict[tuple[str, str], str]:
