@@ -72,3 +72,13 @@ class SourceSettings(DtekSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+
+class BotSettings(SourceSettings):
+    """What every bot has besides its platform's settings: its own DB and the limits of its health check."""
+
+    database_url: str  # each bot gives its own default
+    # The notifier records a heartbeat about once a minute; older than this, the bot is stuck or down.
+    health_max_heartbeat_age_minutes: float = Field(5.0, gt=0)
+    # A due message waiting this long while nothing was sent for as long: the outbox is stuck.
+    health_max_outbox_delay_minutes: float = Field(15.0, gt=0)

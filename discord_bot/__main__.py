@@ -1,6 +1,6 @@
 import sys
 
-from discord_bot.app import main
+from discord_bot.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,13 +6,13 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from common.settings import SourceSettings
+from common.settings import BotSettings
 
 # A bot token is three base64url parts joined by dots: the bot's id, a timestamp, a signature.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{17,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
 
-class DiscordSettings(SourceSettings):
+class DiscordSettings(BotSettings):
     discord_token: SecretStr
     database_url: str = "data/discord.db"
     # Commands synced to this server only (instantly, for development); unset: global commands.

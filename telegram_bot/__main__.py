@@ -1,6 +1,6 @@
 import sys
 
-from telegram_bot.app import main
+from telegram_bot.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from common.settings import SourceSettings
+from common.settings import BotSettings
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
-class TelegramSettings(SourceSettings):
+class TelegramSettings(BotSettings):
     telegram_bot_token: SecretStr
     database_url: str = "data/telegram.db"
     telegram_api_base: str = "https://api.telegram.org"
