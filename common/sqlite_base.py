@@ -1,7 +1,7 @@
 """SQLite plumbing shared by the schedule database (``common.store``) and a bot's own (``common.botdb``).
 
-Only generic pieces live here: connection pragmas, the migration runner, explicit transactions and the
-timestamp text format. The schema and every query of a database stay in that database's own module.
+Only generic pieces live here: connection pragmas, the migration runner, read-only opening of an existing
+file, explicit transactions and the timestamp text format. The schema and every query of a database stay in that database's own module.
 
 Connections run in autocommit mode; each multi-statement write is one explicit transaction, and a
 lock per connection keeps coroutines sharing it from interleaving their transactions.
