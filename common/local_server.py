@@ -1,5 +1,5 @@
-"""An aiohttp application served on 127.0.0.1: the base of the fake DTEK site (the demo, the tests) and of
-the tests' fakes of Telegram and Discord."""
+"""An aiohttp application served in the caller's event loop: the base of the fake DTEK site (the demo, the
+tests), of the tests' fakes of Telegram and Discord (all on 127.0.0.1), and of the metrics endpoint."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from aiohttp import web
 
 
 class LocalServer:
-    """Serves :meth:`make_app` on 127.0.0.1 between :meth:`start` and :meth:`stop` (or ``async with``)."""
+    """Serves :meth:`make_app` on ``host`` between :meth:`start` and :meth:`stop` (or ``async with``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -25,9 +26,13 @@ class LocalServer:
         # releases its long polls before stopping, nothing else lingers.
         runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        host, bound = runner.addresses[0][:2]  # of the one site just started
-        self._runner, self._base_url = runner, f"http://{host}:{bound}"
+        try:
+            await web.TCPSite(runner, self._host, port).start()
+        except BaseException:  # the port is taken, say: nothing may stay open
+            await runner.cleanup()
+            raise
+        bound_host, bound_port = runner.addresses[0][:2]  # of the one site just started
+        self._runner, self._base_url = runner, f"http://{bound_host}:{bound_port}"
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -20,7 +20,8 @@ def describe_settings_error(exc: ValidationError) -> str:
 
 
 class DtekSettings(BaseSettings):
-    """How to reach DTEK: which regions, where, with which client, how politely."""
+    """How to reach DTEK: which regions, where, with which client, how politely; and what every program
+    has besides: its log level and its metrics endpoint."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -33,6 +34,14 @@ class DtekSettings(BaseSettings):
     dtek_retry_base_delay_seconds: float = Field(4.0, ge=0)
     dtek_retry_max_delay_seconds: float = Field(30.0, ge=0)
     log_level: str = "INFO"
+    # Prometheus metrics on this port (GET /metrics); unset or blank: no endpoint.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"  # every interface, as a container needs
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _blank_port_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("dtek_regions", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from common.clock import Now, as_utc
 from common.dtek.errors import DtekError
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import Streets, parse_page
+from common.metrics import Metrics
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.store import ScheduleReader, SchemaVersionError, database_path
@@ -160,6 +161,8 @@ class CachedSource:
     - Stale-if-error: a failed load serves the last good data marked stale; the failure is remembered for
       ``failure_cooldown`` seconds so that users asking again do not hammer DTEK.
     - Forced refreshes are rate-limited across the whole bot.
+    - Lookups (:meth:`get`, :meth:`latest`) are counted in ``metrics`` as hits, misses or stale answers;
+      a refresh is not a lookup.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class CachedSource:
         failure_cooldown_seconds: float | None = None,
         now: Now,
         clock: Clock = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.loader = loader
         self._fresh: TTLCache[str, Snapshot] = TTLCache(maxsize=64, ttl=ttl_seconds, timer=clock)
@@ -186,6 +190,7 @@ class CachedSource:
         self._last_forced: float | None = None
         self._clock = clock
         self._now = now
+        self._lookups = (metrics or Metrics()).cache_lookups
 
     @property
     def mode(self) -> str:
@@ -197,9 +202,14 @@ class CachedSource:
         Raises ``SourceUnavailable`` when loading fails and nothing was ever loaded.
         """
         cached = self._fresh.get(region)
-        if cached is None:
-            cached = await self._load_once(region)
-        return self._marked(cached)
+        if cached is not None:
+            return self._counted("hit", self._marked(cached))
+        try:
+            loaded = await self._load_once(region)
+        except SourceUnavailable:
+            self._lookups.labels("miss").inc()
+            raise
+        return self._counted("miss", self._marked(loaded))
 
     def at_hand(self, region: str) -> bool:
         """Whether :meth:`get` answers without waiting for DTEK: the region's data is cached, or the
@@ -269,6 +279,11 @@ class CachedSource:
             raise SourceUnavailable(f"no schedule for {region} yet: {error}")
         return replace(last, stale=True, error=error)
 
+    def _counted(self, result: str, snapshot: Snapshot | None) -> Snapshot | None:
+        """Counts a lookup as ``result``, or as stale when it serves stale data."""
+        self._lookups.labels("stale" if snapshot is not None and snapshot.stale else result).inc()
+        return snapshot
+
     def _marked(self, snapshot: Snapshot | None) -> Snapshot | None:
         if snapshot is None or snapshot.stale:
             return snapshot
@@ -277,7 +292,7 @@ class CachedSource:
         return snapshot
 
 
-def create_source(settings: SourceSettings, *, now: Now) -> CachedSource:
+def create_source(settings: SourceSettings, *, now: Now, metrics: Metrics | None = None) -> CachedSource:
     """Shared mode when ``SCHEDULE_DB_URL`` is set, standalone (own scrape) otherwise."""
     loader: ScheduleLoader
     if settings.schedule_db_url:
@@ -290,4 +305,5 @@ def create_source(settings: SourceSettings, *, now: Now) -> CachedSource:
         stale_after=timedelta(minutes=settings.stale_after_minutes),
         force_interval_seconds=settings.force_refresh_interval_minutes * 60,
         now=now,
+        metrics=metrics,
     )

@@ -24,6 +24,7 @@ from common.botdb import BotDB
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
+from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.render.picture import PictureCache
 from common.settings import describe_settings_error
 from common.source import create_source
@@ -58,14 +59,24 @@ def create_bot(settings: DiscordSettings, ctx: DiscordContext, **options: Any) -
     return DiscordBot(ctx, **options)
 
 
-async def build_context(settings: DiscordSettings, *, now: Now) -> DiscordContext:
-    """Opens the bot's own DB, the schedule source and the address lookup on the clock ``now``."""
+async def build_context(
+    settings: DiscordSettings, *, now: Now, metrics: Metrics | None = None
+) -> DiscordContext:
+    """Opens the bot's own DB, the schedule source and the address lookup on the clock ``now``, recording
+    into ``metrics``."""
+    metrics = metrics or Metrics()
     db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
-    source = create_source(settings, now=now)  # opens nothing until first used
+    source = create_source(settings, now=now, metrics=metrics)  # opens nothing until first used
     db = await BotDB.open(db_path, now=now)
     address = AddressLookup(DtekFetcher(settings))  # opens nothing until first asked
     return DiscordContext(
-        settings=settings, db=db, source=source, now=now, address=address, pictures=PictureCache()
+        settings=settings,
+        db=db,
+        source=source,
+        now=now,
+        address=address,
+        pictures=PictureCache(),
+        metrics=metrics,
     )
 
 
@@ -96,8 +107,18 @@ def close_on_signals(bot: DiscordBot, signals: Sequence[signal.Signals] = STOP_S
 
 async def run(settings: DiscordSettings, *, now: Now) -> None:
     """Runs the bot until it is closed (SIGTERM, Ctrl+C), then closes its resources."""
+    metrics = Metrics()
     try:
-        ctx = await build_context(settings, now=now)
+        async with serving_metrics(metrics, settings):
+            await _run_bot(settings, now=now, metrics=metrics)
+    except MetricsPortError as exc:
+        raise StartError(str(exc)) from None
+    log.info("stopped")
+
+
+async def _run_bot(settings: DiscordSettings, *, now: Now, metrics: Metrics) -> None:
+    try:
+        ctx = await build_context(settings, now=now, metrics=metrics)
     except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
         raise StartError(str(exc)) from None
     try:
@@ -107,7 +128,6 @@ async def run(settings: DiscordSettings, *, now: Now) -> None:
                 await bot.start(settings.discord_token.get_secret_value())
     finally:
         await ctx.aclose()
-    log.info("stopped")
 
 
 def load_settings() -> DiscordSettings | str:

@@ -112,6 +112,7 @@ class DiscordBot(commands.Bot):
             watch_interval_seconds=ctx.settings.watch_interval_seconds,
             now=ctx.now,
             reminder_interval_seconds=self.reminder_interval_seconds,
+            metrics=ctx.metrics,
         )
 
     async def close(self) -> None:
@@ -119,6 +120,9 @@ class DiscordBot(commands.Bot):
         if self.notifier is not None:
             await self.notifier.stop()
         await super().close()
+
+    async def on_interaction(self, interaction: discord.Interaction[DiscordBot]) -> None:
+        self.ctx.metrics.updates.labels(interaction.type.name).inc()
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers (%s mode)", self.user, len(self.guilds), self.ctx.source.mode)

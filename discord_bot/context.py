@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from common.botdb import BotDB
 from common.clock import Now
 from common.dtek.address import AddressLookup
+from common.metrics import Metrics
 from common.render.picture import PictureCache
 from common.source import CachedSource
 from discord_bot.settings import DiscordSettings
@@ -20,6 +21,7 @@ class DiscordContext:
     now: Now
     address: AddressLookup  # which group(s) a house is in: DTEK's AJAX, cached and rate-limited
     pictures: PictureCache = field(default_factory=PictureCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def regions(self) -> list[str]:

@@ -20,6 +20,7 @@ from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import parse_page
 from common.dtek.regions import validate_region
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.render.picture import day_rows, render_rows
 from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
@@ -143,7 +144,15 @@ async def scrape_command(settings: ServiceSettings, *, once: bool, now: Now) -> 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_service(settings, fetcher=fetcher, writer=writer, stop=stop, now=now)
+        # Only the long-running service serves metrics: a --once beside it must not fight for the port.
+        metrics = Metrics()
+        try:
+            async with serving_metrics(metrics, settings):
+                await run_service(
+                    settings, fetcher=fetcher, writer=writer, stop=stop, now=now, metrics=metrics
+                )
+        except MetricsPortError as exc:
+            raise CliError(str(exc)) from None
         return 0
 
 

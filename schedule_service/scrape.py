@@ -7,12 +7,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from common.asyncutil import wait_or_stop
 from common.clock import Now
 from common.dtek.errors import DtekError
 from common.dtek.parse import parse_page
+from common.metrics import Metrics
 from common.store import ScheduleWriter
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class ScrapeOutcome:
     outcome: str  # "ok", "nothing-published", or the error kind
     detail: str
     duration_seconds: float
+    fetched_at: datetime | None = None  # when the stored data was fetched; None when nothing was stored
 
 
 async def scrape_region(
@@ -52,8 +55,9 @@ async def scrape_region(
     for warning in page.warnings:
         log.warning("region=%s data: %s", region, warning)
     duration = time.monotonic() - started
+    fetched_at = now()
     result = await writer.save(
-        page.schedule, streets=page.streets, fetched_at=now(), duration_seconds=duration
+        page.schedule, streets=page.streets, fetched_at=fetched_at, duration_seconds=duration
     )
     outcome = "ok" if page.schedule.days else "nothing-published"
     detail = f"days={len(page.schedule.days)} groups={len(page.schedule.groups)} version={result.version}"
@@ -65,7 +69,7 @@ async def scrape_region(
         result.changed,
         duration,
     )
-    return ScrapeOutcome(region, True, outcome, detail, duration)
+    return ScrapeOutcome(region, True, outcome, detail, duration, fetched_at)
 
 
 async def scrape_cycle(
@@ -76,16 +80,30 @@ async def scrape_cycle(
     spacing_seconds: float,
     stop: asyncio.Event | None = None,
     now: Now,
+    metrics: Metrics | None = None,
 ) -> list[ScrapeOutcome]:
-    """Scrapes each region in turn, ``spacing_seconds`` apart; one region's failure never stops the rest."""
+    """Scrapes each region in turn, ``spacing_seconds`` apart; one region's failure never stops the rest.
+    Each outcome is recorded in ``metrics``."""
     stop = stop or asyncio.Event()
+    metrics = metrics or Metrics()
     outcomes = []
     for index, region in enumerate(regions):
         if index and await wait_or_stop(stop, spacing_seconds):
             break
+        started = time.monotonic()
         try:
-            outcomes.append(await scrape_region(region, fetcher=fetcher, writer=writer, now=now))
+            outcome = await scrape_region(region, fetcher=fetcher, writer=writer, now=now)
         except Exception as exc:  # a bug or a DB problem: log it, go on with the next region
             log.exception("scrape region=%s outcome=error", region)
-            outcomes.append(ScrapeOutcome(region, False, "error", f"{type(exc).__name__}: {exc}", 0.0))
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = ScrapeOutcome(region, False, "error", error, time.monotonic() - started)
+        record_scrape(metrics, outcome, now=now)
+        outcomes.append(outcome)
     return outcomes
+
+
+def record_scrape(metrics: Metrics, outcome: ScrapeOutcome, *, now: Now) -> None:
+    metrics.scrapes.labels(outcome.region, outcome.outcome).inc()
+    metrics.scrape_duration.labels(outcome.region).observe(outcome.duration_seconds)
+    if outcome.fetched_at is not None:
+        metrics.region_fetched(outcome.region, outcome.fetched_at, now)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from common.asyncutil import wait_or_stop
 from common.clock import Now, as_utc
+from common.metrics import Metrics
 from common.store import ScheduleWriter
 from schedule_service.scrape import PageFetcher, scrape_cycle
 from schedule_service.settings import ServiceSettings
@@ -26,6 +27,7 @@ async def run_service(
     stop: asyncio.Event,
     now: Now,
     random_fraction: Callable[[], float] = random.random,
+    metrics: Metrics | None = None,
 ) -> None:
     interval = settings.scrape_interval_minutes * 60
     log.info("service started: regions=%s interval=%.0f min", ",".join(settings.dtek_regions), interval / 60)
@@ -38,6 +40,7 @@ async def run_service(
             spacing_seconds=settings.region_spacing_seconds,
             stop=stop,
             now=now,
+            metrics=metrics,
         )
         failed = [o.region for o in outcomes if not o.ok]
         log.info("cycle done: %d ok, failed=%s", len(outcomes) - len(failed), ",".join(failed) or "none")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 
 from aiogram import Bot, Dispatcher
@@ -24,13 +25,19 @@ from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
+from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.notifications import Notifier
 from common.settings import describe_settings_error
 from common.source import create_source
 from common.store import database_path
 from telegram_bot.context import BotContext
 from telegram_bot.delivery import TelegramSender
-from telegram_bot.middlewares import ChatManagersMiddleware, RecipientMiddleware, first_language
+from telegram_bot.middlewares import (
+    ChatManagersMiddleware,
+    RecipientMiddleware,
+    UpdateCounter,
+    first_language,
+)
 from telegram_bot.routers import create_routers
 from telegram_bot.settings import TelegramSettings
 
@@ -52,6 +59,7 @@ COMMANDS = (
     "help",
 )
 WEBHOOK_PATH = "/telegram/webhook"
+EXIT_CONFIG = 2  # the metrics port is taken
 
 
 def create_bot(settings: TelegramSettings) -> Bot:
@@ -65,6 +73,7 @@ def create_bot(settings: TelegramSettings) -> Bot:
 
 def create_dispatcher(ctx: BotContext) -> Dispatcher:
     dispatcher = Dispatcher(storage=MemoryStorage(), ctx=ctx)
+    dispatcher.update.outer_middleware(UpdateCounter(ctx.metrics.updates))
     # In this order: the admins-only check answers in the catalog the recipient middleware adds.
     for middleware in (RecipientMiddleware(ctx), ChatManagersMiddleware()):
         dispatcher.message.middleware(middleware)
@@ -129,6 +138,7 @@ class TelegramApp:
             rate_per_second=settings.telegram_rate_limit,
             watch_interval_seconds=settings.watch_interval_seconds,
             now=ctx.now,
+            metrics=ctx.metrics,
         )
         self._webhook_stop = asyncio.Event()
         dispatcher.startup.register(self._on_startup)
@@ -210,11 +220,12 @@ class TelegramApp:
             await runner.cleanup()
 
 
-async def build_app(settings: TelegramSettings, *, now: Now) -> TelegramApp:
+async def build_app(settings: TelegramSettings, *, now: Now, metrics: Metrics | None = None) -> TelegramApp:
     """Opens the bot's resources: its own DB, the schedule source, the address lookup, all on the clock
-    ``now``."""
+    ``now``, recording into ``metrics``."""
+    metrics = metrics or Metrics()
     db_path = database_path(settings.database_url)  # bad URLs fail here, before anything is open
-    source = create_source(settings, now=now)  # opens nothing until first used
+    source = create_source(settings, now=now, metrics=metrics)  # opens nothing until first used
     db = await BotDB.open(db_path, now=now)
     ctx = BotContext(
         settings=settings,
@@ -222,6 +233,7 @@ async def build_app(settings: TelegramSettings, *, now: Now) -> TelegramApp:
         source=source,
         address=AddressLookup(DtekFetcher(settings)),
         now=now,
+        metrics=metrics,
     )
     return TelegramApp(settings, ctx, create_bot(settings), create_dispatcher(ctx))
 
@@ -241,12 +253,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def run() -> None:
-        try:
-            app = await build_app(settings, now=kyiv_now)
-        except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
-            raise SystemExit(f"error: {exc}") from None
-        await app.run()
+        metrics = Metrics()
+        async with serving_metrics(metrics, settings):
+            try:
+                app = await build_app(settings, now=kyiv_now, metrics=metrics)
+            except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+                raise SystemExit(f"error: {exc}") from None
+            await app.run()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except MetricsPortError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0

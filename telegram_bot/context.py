@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from common.botdb import BotDB
 from common.clock import Now
 from common.dtek.address import AddressLookup
+from common.metrics import Metrics
 from common.render.picture import PictureCache
 from common.source import CachedSource
 from telegram_bot.settings import TelegramSettings
@@ -20,6 +21,7 @@ class BotContext:
     address: AddressLookup
     now: Now
     pictures: PictureCache = field(default_factory=PictureCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def regions(self) -> list[str]:

@@ -2,7 +2,8 @@
 handlers, and the admins-only rule for handlers that change a group chat's settings.
 
 Both are inner middlewares, so they see the handler chosen by the filters and act on its flags
-(``flags={MANAGES_CHAT: True}`` on registration, read with aiogram's ``get_flag``).
+(``flags={MANAGES_CHAT: True}`` on registration, read with aiogram's ``get_flag``). The update counter is
+an outer one: it sees every update, handled or not.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
+from prometheus_client import Counter
 
 from common.i18n import Catalog, catalog, supported_language
 from telegram_bot.context import BotContext
@@ -57,6 +59,18 @@ class ChatManagersMiddleware(BaseMiddleware):
         elif isinstance(event, Message):
             await event.answer(t("bot.only_admins"))
         return None
+
+
+class UpdateCounter(BaseMiddleware):
+    """Counts each update by its type (message, callback_query, my_chat_member...)."""
+
+    def __init__(self, updates: Counter) -> None:
+        self._updates = updates
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Update):
+            self._updates.labels(event.event_type).inc()
+        return await handler(event, data)
 
 
 def first_language(user: User | None, default: str) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from common.asyncutil import wait_or_stop
 from common.changes import ScheduleEvent
 from common.clock import KYIV, Now, as_utc
+from common.metrics import Metrics
 from common.notifications.fanout import EventStore, ReminderStore, fan_out_events, queue_reminders
 from common.notifications.feed import ChangeFeed
 from common.notifications.outbox import OutboxStore, OutboxWorker, Sender
@@ -44,6 +45,10 @@ class NotifierStore(WatchStore, EventStore, ReminderStore, OutboxStore, Protocol
         somewhere since the previous note."""
         ...
 
+    async def outbox_counts(self) -> Mapping[str, int]:
+        """Outbox rows by status."""
+        ...
+
 
 class Notifier:
     def __init__(
@@ -57,6 +62,7 @@ class Notifier:
         watch_interval_seconds: float,
         now: Now,
         reminder_interval_seconds: float = REMINDER_INTERVAL_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._source = source
@@ -66,7 +72,10 @@ class Notifier:
         self._reminder_interval = reminder_interval_seconds
         watcher = Watcher(db, now=now)
         self.feed = ChangeFeed(source, watcher, regions)
-        self.worker = OutboxWorker(db, sender, rate_per_second=rate_per_second, now=now)
+        self._metrics = metrics or Metrics()
+        self.worker = OutboxWorker(
+            db, sender, rate_per_second=rate_per_second, now=now, metrics=self._metrics
+        )
         self._reminders_until: datetime | None = None
         self._sent_at_last_beat: int | None = None  # None: no beat yet in this run
         self._stop = asyncio.Event()
@@ -103,12 +112,14 @@ class Notifier:
         """Queues a message per subscriber for every event not yet fanned out (also those of a crash)."""
         names = {region: schedule.groups for region, schedule in (await self._schedules()).items()}
         now = self._now()
-        return await fan_out_events(
+        queued = await fan_out_events(
             self._db,
             group_name=lambda region, group: names.get(region, {}).get(group, group),
             today=now.astimezone(KYIV).date(),
             now=now,
         )
+        self._metrics.notifications_queued.labels("change").inc(queued)
+        return queued
 
     async def queue_reminders(self) -> int:
         """Queues the reminders falling due before the next pass; each at most once (dedupe keys)."""
@@ -122,6 +133,7 @@ class Notifier:
         start = now - interval if previous is None or previous > end else max(previous, now - interval)
         queued = await queue_reminders(self._db, await self._schedules(), window_start=start, window_end=end)
         self._reminders_until = end
+        self._metrics.notifications_queued.labels("reminder").inc(queued)
         return queued
 
     async def _schedules(self) -> dict[str, RegionSchedule]:
@@ -163,10 +175,16 @@ class Notifier:
         await self._db.record_heartbeat(as_utc(self._now()), outbox_progressed=progressed)
         self._sent_at_last_beat = sent
 
+    async def count_outbox(self) -> None:
+        """Sets the outbox gauges from the database."""
+        for status, count in (await self._db.outbox_counts()).items():
+            self._metrics.outbox_messages.labels(status).set(count)
+
     async def _reminder_loop(self) -> None:
         last_pruned: datetime | None = None
         while not self._stop.is_set():
             await self._guarded(self.queue_reminders)
+            await self._guarded(self.count_outbox)  # every pass: a minute's resolution is enough
             if last_pruned is None or as_utc(self._now()) - last_pruned >= HOUSEKEEPING_INTERVAL:
                 await self._guarded(self.prune)
                 last_pruned = as_utc(self._now())

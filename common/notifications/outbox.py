@@ -32,6 +32,7 @@ from aiolimiter import AsyncLimiter
 from common.asyncutil import wait_or_stop
 from common.clock import Now, as_utc
 from common.messages import OutboxRow
+from common.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class OutboxWorker:
         now: Now,
         batch: int = 200,
         concurrency: int = 50,
+        metrics: Metrics | None = None,
     ) -> None:
         if rate_per_second <= 0 or max_attempts < 1 or batch < 1 or concurrency < 1:
             raise ValueError("rate, attempts, batch and concurrency must be positive")
@@ -114,6 +116,7 @@ class OutboxWorker:
         self._paused_until = 0.0  # loop time; set by a 429
         self._finished = asyncio.Event()  # a send ended: its recipient may be free again
         self._sent = 0
+        self._metrics = metrics or Metrics()
 
     @property
     def sent(self) -> int:
@@ -204,12 +207,16 @@ class OutboxWorker:
             if _expired(row, self._now()):
                 log.info("outbox row %d expired unsent (behind a backlog or a pause)", row.id)
                 await self._store.mark_dead(row.id, "expired before it could be sent")
+                self._metrics.sends.labels("expired").inc()
                 return
-            try:
-                outcome = await self._sender.send(row.recipient_id, row.payload, parts_sent=row.parts_sent)
-            except Exception as exc:
-                log.exception("sender raised for outbox row %d", row.id)
-                outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+            with self._metrics.send_duration.time():
+                try:
+                    outcome = await self._sender.send(
+                        row.recipient_id, row.payload, parts_sent=row.parts_sent
+                    )
+                except Exception as exc:
+                    log.exception("sender raised for outbox row %d", row.id)
+                    outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
             await self._record(row, outcome)
         except Exception:  # the database failed: the row stays pending and is sent again later
             log.exception("could not record the outcome of outbox row %d", row.id)
@@ -222,10 +229,14 @@ class OutboxWorker:
         # UTC: adding to a Kyiv time is wall-clock arithmetic, an hour off around the autumn repeated hour.
         now = as_utc(self._now())
         error = outcome.error or outcome.status
+        sends = self._metrics.sends  # counted by what became of the row, once it is stored
         match outcome.status:
             case "sent":
                 await self._store.mark_sent(row.id, now)
                 self._sent += 1
+                sends.labels("sent").inc()
+                # Past its due time (a held notice's is the end of the quiet hours; a retry's, the retry).
+                self._metrics.send_delay.observe(max((now - as_utc(row.not_before)).total_seconds(), 0.0))
             case "retry_after":
                 log.warning("rate limited: pausing all sends for %.1f s", outcome.retry_after)
                 resume = asyncio.get_running_loop().time() + outcome.retry_after
@@ -234,18 +245,22 @@ class OutboxWorker:
                 await self._store.mark_retry(
                     row.id, later, error, count_attempt=False, parts_delivered=outcome.parts_delivered
                 )
+                sends.labels("rate_limited").inc()
             case "blocked":
                 log.info("recipient %s blocked the bot: %s", row.recipient_id, error)
                 await self._store.deactivate(row.recipient_id, error)
                 await self._store.drop_pending_for(row.recipient_id, error)
+                sends.labels("blocked").inc()
             case "failed" if row.attempts + 1 >= self._max_attempts:
                 log.warning("outbox row %d dead after %d attempts: %s", row.id, row.attempts + 1, error)
                 await self._store.mark_dead(row.id, error)
+                sends.labels("dead").inc()
             case "failed":
                 backoff = timedelta(seconds=self._retry_base * 2**row.attempts)
                 await self._store.mark_retry(
                     row.id, now + backoff, error, parts_delivered=outcome.parts_delivered
                 )
+                sends.labels("retry").inc()
 
 
 def _expired(row: OutboxRow, now: datetime) -> bool:
