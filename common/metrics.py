@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -143,12 +144,19 @@ async def serving_metrics(metrics: Metrics, settings: DtekSettings) -> AsyncIter
     try:
         await endpoint.start(port)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
         raise MetricsPortError(
-            f"METRICS_PORT: cannot serve metrics on {settings.metrics_host}:{port}: {reason}"
+            f"METRICS_PORT: cannot serve metrics on {settings.metrics_host}:{port}: {_reason(exc)}"
         ) from None
     log.info("metrics on :%d", port)
     try:
         yield
     finally:
         await endpoint.stop()
+
+
+def _reason(exc: OSError) -> str:
+    # aiohttp's text repeats the address; the error code's own text says what went wrong once. A host
+    # that does not resolve has a negative code and a text of its own.
+    if exc.errno is not None and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return exc.strerror or str(exc)

@@ -28,6 +28,7 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import CallbackType, FakeDiscord, FakeMessage
 from tests.known import known
+from tests.metrics_helpers import sample, taken_port
 from tests.telegram_harness import SharedDb
 
 pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
@@ -170,6 +171,16 @@ async def test_a_day_button_edits_the_same_message(
     assert field_names(message)[0] == "Понеділок"
     assert general.messages == [message]
     assert message.edit_count == 2
+
+
+async def test_interactions_are_counted_by_type(discord_world: DiscordWorld, discord_bot: DiscordBot) -> None:
+    interaction = await discord_world.alice.invoke("schedule", channel=discord_world.general, group="3.2")
+    await interaction.wait_for_response()
+    press = await discord_world.alice.press(known(interaction.original), "Завтра")
+    await press.wait_for_response()
+    metrics = discord_bot.ctx.metrics
+    assert sample(metrics, "dtek_updates_total", kind="application_command") == 1
+    assert sample(metrics, "dtek_updates_total", kind="component") == 1
 
 
 async def test_week_and_english_answers(discord_world: DiscordWorld, discord_bot: DiscordBot) -> None:
@@ -394,4 +405,30 @@ def test_the_program_with_a_malformed_token_says_so_in_one_line_and_exits_with_2
     assert done.stderr.startswith("error: invalid settings: DISCORD_TOKEN: Value error, is not a bot token")
     assert done.stderr.count("\n") == 1
     assert "my-secret" not in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing opened
+
+
+def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "DATABASE_"))}
+    with taken_port() as port:
+        done = subprocess.run(
+            [sys.executable, "-m", "discord_bot"],
+            cwd=tmp_path,
+            env=env
+            | {
+                "PYTHONPATH": str(REPO_ROOT),
+                "DISCORD_TOKEN": TOKEN,
+                "METRICS_PORT": str(port),
+                "METRICS_HOST": "127.0.0.1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
+    )
     assert not (tmp_path / "data").exists()  # nothing opened

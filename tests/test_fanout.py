@@ -15,6 +15,7 @@ from common.changes import EventKind, ScheduleEvent
 from common.clock import KYIV
 from common.dtek.parse import Streets
 from common.messages import OutboxRow
+from common.metrics import Metrics
 from common.notifications.fanout import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
 from common.notifications.notifier import Notifier
 from common.notifications.outbox import SendOutcome
@@ -22,6 +23,7 @@ from common.reminders import Reminder, Transition, TransitionKind
 from common.render.text import render_event, render_reminder, rendered_to_json
 from common.schedule import SLOTS_PER_DAY, RegionSchedule, Slot
 from common.source import CachedSource, Snapshot
+from tests.metrics_helpers import by_label
 
 DAY = date(2026, 1, 20)  # winter: Kyiv is UTC+2
 SPRING = date(2026, 3, 29)  # 03:00 -> 04:00
@@ -275,12 +277,11 @@ class NoSender:
         raise AssertionError("queueing reminders sends nothing")
 
 
-async def test_the_notifier_queues_reminders_in_the_repeated_autumn_hour(db: BotDB) -> None:
-    # 03:45 comes twice on FALL; at its second pass (01:45 UTC) the 04:00 outage (02:00 UTC) is 15 min away.
-    now = kyiv(FALL, 3, 45, fold=1)
-    await add(db, "r", leads=(15, None))
-    schedule = RegionSchedule("kem", None, NAMES, {FALL: {"GPV1.1": day((4, 6, Slot.OFF))}})
-    notifier = Notifier(
+def quiet_notifier(
+    db: BotDB, schedule: RegionSchedule, now: datetime, metrics: Metrics | None = None
+) -> Notifier:
+    """A notifier on a fixed schedule and clock that queues, and never sends."""
+    return Notifier(
         db=db,
         source=CachedSource(
             FixedLoader(schedule, now), ttl_seconds=60, stale_after=timedelta(hours=1), now=lambda: now
@@ -290,7 +291,33 @@ async def test_the_notifier_queues_reminders_in_the_repeated_autumn_hour(db: Bot
         rate_per_second=1,
         watch_interval_seconds=1,
         now=lambda: now,
+        metrics=metrics,
     )
+
+
+async def test_the_notifier_queues_reminders_in_the_repeated_autumn_hour(db: BotDB) -> None:
+    # 03:45 comes twice on FALL; at its second pass (01:45 UTC) the 04:00 outage (02:00 UTC) is 15 min away.
+    now = kyiv(FALL, 3, 45, fold=1)
+    await add(db, "r", leads=(15, None))
+    schedule = RegionSchedule("kem", None, NAMES, {FALL: {"GPV1.1": day((4, 6, Slot.OFF))}})
+    notifier = quiet_notifier(db, schedule, now)
     assert await notifier.queue_reminders() == 1
     [row] = (await queued(db))["r"]
     assert row.not_before == now
+
+
+async def test_the_notifier_counts_what_it_queues_and_the_outbox(db: BotDB) -> None:
+    await add(db, "a", leads=(15, None))
+    await add(db, "b")
+    await log_event(db)
+    metrics = Metrics()
+    notifier = quiet_notifier(db, SCHEDULES["kem"], kyiv(DAY, 9, 45), metrics)  # 15 min before 10:00
+
+    assert await notifier.fan_out() == 2
+    assert await notifier.queue_reminders() == 1
+    await notifier.count_outbox()
+
+    queued = by_label(metrics, "dtek_notifications_queued_total", "kind", ("change", "reminder"))
+    assert queued == {"change": 2, "reminder": 1}
+    outbox = by_label(metrics, "dtek_outbox_messages", "status", ("pending", "sent", "dead"))
+    assert outbox == {"pending": 3, "sent": 0, "dead": 0}

@@ -19,7 +19,9 @@ import pytest
 from common.botdb import BotDB
 from common.clock import KYIV, as_utc, kyiv_now
 from common.messages import OutboxItem
+from common.metrics import Metrics
 from common.notifications.outbox import OutboxWorker, SendOutcome
+from tests.metrics_helpers import by_label, sample
 
 SENT = SendOutcome("sent")
 FAILED = SendOutcome("failed", error="HTTP 500")
@@ -202,6 +204,38 @@ async def test_failures_back_off_and_die_and_an_exception_is_a_failure(db: BotDB
         (1, "sent", 1, "RuntimeError: connection reset"),  # the loop lived on and retried it
         (2, "sent", 0, None),
     ]
+
+
+async def test_sends_are_counted_by_outcome_and_timed(db: BotDB) -> None:
+    platform = FakePlatform(
+        script={
+            0: [FAILED, FAILED],
+            1: [SendOutcome("blocked", error="HTTP 403")],
+            2: [SendOutcome("retry_after", retry_after=0.05, error="HTTP 429")],
+        }
+    )
+    await queue(db, ["a", "b", "c", "d"])
+    await db.ensure_recipient("e", "uk")
+    expired = {"n": 4, "expires": (as_utc(kyiv_now()) - timedelta(minutes=1)).isoformat()}
+    await db.enqueue([OutboxItem("e", "row:4", expired, kyiv_now())])
+    metrics = Metrics()
+    worker = OutboxWorker(
+        db,
+        platform,
+        now=kyiv_now,
+        rate_per_second=100,
+        per_recipient_interval=0.01,
+        max_attempts=2,
+        retry_base_seconds=0.05,
+        metrics=metrics,
+    )
+
+    await run_until_calls(worker, platform, 6)
+    outcomes = ("sent", "retry", "dead", "blocked", "rate_limited", "expired")
+    counted = by_label(metrics, "dtek_sends_total", "outcome", outcomes)
+    assert counted == {"sent": 2, "retry": 1, "dead": 1, "blocked": 1, "rate_limited": 1, "expired": 1}
+    assert sample(metrics, "dtek_send_duration_seconds_count") == 6
+    assert sample(metrics, "dtek_send_delay_seconds_count") == 2  # one per message delivered
 
 
 async def test_a_multi_part_message_resumes_after_the_parts_delivered(db: BotDB, db_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from common.clock import KYIV
@@ -20,6 +21,7 @@ from common.dtek.page_builder import build_page
 from common.schedule import RegionSchedule
 from common.store import ScheduleReader, SchemaVersionError
 from tests.conftest import REPO_ROOT, real_kyiv_now
+from tests.metrics_helpers import free_port, taken_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e  # every test runs the service as a process
@@ -182,6 +184,35 @@ async def test_runs_until_sigterm(service: Service) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 0
     assert "service stopped" in stderr.decode()
+
+
+async def test_serves_metrics_while_running(service: Service) -> None:
+    port = free_port()
+    service.env |= {"METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"}
+    process = await service.start()
+
+    async def scraped_kem() -> str | None:
+        try:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.TransportError:
+            return None  # not listening yet
+        return text if 'dtek_scrapes_total{outcome="ok",region="kem"}' in text else None
+
+    metrics = await wait_until(scraped_kem, timeout=20, interval=0.1)
+    assert 'dtek_data_age_seconds{region="kem"}' in metrics
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode == 0
+    assert f"metrics on :{port}" in stderr.decode()
+
+
+async def test_a_taken_metrics_port_is_one_clear_line(service: Service) -> None:
+    with taken_port() as port:
+        service.env |= {"METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"}
+        code, out, err = await service.run()
+    assert (code, out) == (2, "")
+    assert err == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
 
 
 async def _successful_scrapes(db: Path) -> int:

@@ -16,6 +16,7 @@ from common.dtek.errors import FetchError
 from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import Streets
+from common.metrics import Metrics
 from common.schedule import RegionSchedule
 from common.settings import DtekSettings, SourceSettings
 from common.source import (
@@ -29,6 +30,7 @@ from common.source import (
     create_source,
 )
 from common.store import ScheduleWriter
+from tests.metrics_helpers import by_label
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
 TODAY = NOW.date()
@@ -76,6 +78,7 @@ class Tuning(TypedDict, total=False):
 
     force_interval_seconds: float
     failure_cooldown_seconds: float | None
+    metrics: Metrics
 
 
 def cached(
@@ -185,6 +188,22 @@ async def test_forced_refresh_is_rate_limited_bot_wide() -> None:
     assert loader.loads == 2
     clock.seconds += 301
     assert (await loaded(source.refresh("oem", force=True))).version == "v3"
+
+
+async def test_lookups_are_counted_as_hits_misses_and_stale() -> None:
+    loader, clock, metrics = CountingLoader(), FakeClock(), Metrics()
+    source = cached(loader, clock, failure_cooldown_seconds=300, metrics=metrics)
+    await source.get("kem")  # loaded
+    await source.latest("kem")  # cached
+    loader.fail = True
+    clock.seconds += 1801
+    await source.get("kem")  # the load fails: the last good data, marked stale
+    with pytest.raises(SourceUnavailable):
+        await source.get("oem")  # a failed load with nothing to fall back on is still a miss
+    await source.refresh("kem")  # not a lookup
+
+    counted = by_label(metrics, "dtek_cache_lookups_total", "result", ("hit", "miss", "stale"))
+    assert counted == {"hit": 1, "miss": 2, "stale": 1}
 
 
 # --- shared mode -----------------------------------------------------------------------------------

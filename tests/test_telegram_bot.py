@@ -21,6 +21,7 @@ from common.store import ScheduleWriter
 from tests.conftest import REPO_ROOT
 from tests.fakes.telegram import FakeTelegram
 from tests.known import known
+from tests.metrics_helpers import sample, taken_port
 from tests.telegram_harness import (
     NOW,
     TODAY,
@@ -95,6 +96,20 @@ async def test_schedule_buttons_week_and_days(telegram: FakeTelegram, shared_bot
     tomorrow = await user.wait_for_message(lambda m: m.photo is not None)
     assert "Tomorrow, Tue 24.11" in known(tomorrow.caption)
     assert "Today," not in known(tomorrow.caption)
+
+
+async def test_updates_and_schedule_lookups_are_counted(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
+    user = telegram.user(1030)
+    await user.send("/schedule 3.2")
+    await user.wait_for_message(lambda m: m.photo is not None)
+    await user.press("Завтра")
+    await user.wait_for_message(lambda m: "Завтра," in (m.caption or ""))
+    metrics = shared_bot.app.ctx.metrics
+    assert sample(metrics, "dtek_updates_total", kind="message") == 1
+    assert sample(metrics, "dtek_updates_total", kind="callback_query") == 1
+    assert sample(metrics, "dtek_cache_lookups_total", result="hit") >= 1  # the second answer, at least
 
 
 async def test_unknown_group_lists_the_valid_ones(telegram: FakeTelegram, shared_bot: RunningBot) -> None:
@@ -506,3 +521,28 @@ def test_missing_or_malformed_token_is_one_clear_line(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         if token:
             assert token not in result.stderr
+
+
+def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    with taken_port() as port:
+        result = subprocess.run(
+            [sys.executable, "-m", "telegram_bot"],
+            cwd=tmp_path,
+            env={
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": str(REPO_ROOT),
+                "DATABASE_URL": str(tmp_path / "t.db"),
+                "TELEGRAM_BOT_TOKEN": "123456:not-asked-for",
+                "METRICS_PORT": str(port),
+                "METRICS_HOST": "127.0.0.1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
+    )
+    assert not (tmp_path / "t.db").exists()  # nothing opened
