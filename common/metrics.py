@@ -34,10 +34,11 @@ DELAY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
 class Metrics:
+    """Every metric of the programs, in a registry of its own (``registry``, what the endpoint serves)."""
+
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # memory, CPU, open files: process_* (Linux only)
-        registry = self.registry
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)  # memory, CPU, open files as process_* (read from /proc)
 
         # The schedule service. The probe's outcomes go here when it comes.
         self.scrapes = Counter(
