@@ -20,6 +20,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from pydantic import ValidationError
 
+from common.botcli import EXIT_CONFIG
 from common.botdb import BotDB
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
@@ -59,7 +60,6 @@ COMMANDS = (
     "help",
 )
 WEBHOOK_PATH = "/telegram/webhook"
-EXIT_CONFIG = 2  # the metrics port is taken
 
 
 def create_bot(settings: TelegramSettings) -> Bot:
