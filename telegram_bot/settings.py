@@ -44,7 +44,9 @@ class TelegramSettings(BotSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Its own name: a method named like SourceSettings' _blank_is_unset would replace that validator, and an
+    # empty SCHEDULE_DB_URL would stay "" instead of meaning "scrape DTEK yourself".
     @field_validator("telegram_webhook_url")
     @classmethod
-    def _blank_is_unset(cls, value: str | None) -> str | None:
+    def _blank_webhook_is_unset(cls, value: str | None) -> str | None:
         return value.strip() if value and value.strip() else None
