@@ -176,7 +176,7 @@ def dockerfile_base_image() -> str:
 def test_dockerignore_keeps_secrets_data_and_dev_files_out() -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    assert {".env", "data/", "*.db", ".venv/", "tests/", "benchmarks/", ".git"} <= patterns
+    assert {".env", "data/", "backups/", "*.db", ".venv/", "tests/", "benchmarks/", ".git"} <= patterns
     # What the build copies must stay in the context.
     for needed in ("pyproject.toml", "uv.lock", *PACKAGES):
         assert not any(p.strip("/") in (needed, "*") for p in patterns), needed
