@@ -31,6 +31,7 @@ from common.source import (
 )
 from common.store import ScheduleWriter
 from tests.metrics_helpers import by_label
+from tests.waiting import wait_until
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
 TODAY = NOW.date()
@@ -268,6 +269,23 @@ async def test_standalone_mode_scrapes_the_fake_site() -> None:
         assert await source.streets("kem") == SAMPLE_STREETS
         await source.get("kem")
         assert site.hits["kem"] == 1  # served from the cache
+        await source.aclose()
+
+
+async def test_misses_while_dtek_holds_its_answer_share_one_page_load() -> None:
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule("kem", TODAY))
+        template = site.url_template_for("bot")
+        settings = SourceSettings(dtek_url_template=template, dtek_retry_attempts=1, _env_file=None)
+        source = create_source(settings, now=lambda: NOW)
+        site.answering.clear()
+        waiters = [asyncio.create_task(source.get("kem")) for _ in range(50)]
+        await wait_until(lambda: site.client_hits["bot"] == 1)
+        site.answering.set()
+        versions = {snapshot.version if snapshot else None for snapshot in await asyncio.gather(*waiters)}
+        assert versions == {sample_schedule("kem", TODAY).content_hash()}
+        assert site.client_hits == {"bot": 1}  # the page, counted for its client and its region
+        assert site.hits["kem"] == 1
         await source.aclose()
 
 

@@ -48,6 +48,8 @@ _NO_OUTAGE = {"type": "", "sub_type": "", "start_date": "", "end_date": ""}
 
 class FakeDtekSite(LocalServer):
     """Serves ``/{region}/ua/shutdowns`` per region; ``url_template`` plugs into ``DTEK_URL_TEMPLATE``.
+    ``url_template_for(client)`` serves the same pages under ``/c/{client}/``, so that several programs
+    pointed at one site are told apart: ``client_hits`` counts each one's page requests.
 
     ``houses[(region, settlement, street)]`` maps house -> groups for the lookup; ``outages[(region,
     settlement, street, house)]`` holds DTEK's fields of an outage in progress there (``type``,
@@ -59,8 +61,12 @@ class FakeDtekSite(LocalServer):
         self.pages: dict[str, str] = {}
         self.blocked: set[str] = set()
         self.error_status: dict[str, int] = {}
-        self.hits: Counter[str] = Counter()
+        self.hits: Counter[str] = Counter()  # page requests per region (any client), and "/" warm-ups
+        self.client_hits: Counter[str] = Counter()  # page requests per client of url_template_for
         self.delay = 0.0  # seconds each schedule page takes to arrive: a slow DTEK
+        # Cleared: page requests wait until it is set again, so a test can gather requests in flight.
+        self.answering = asyncio.Event()
+        self.answering.set()
         self.houses: dict[Address, dict[str, list[str]]] = {}
         self.outages: dict[tuple[str, str, str, str], dict[str, str]] = {}
         self.ajax_calls: Counter[str] = Counter()
@@ -70,6 +76,12 @@ class FakeDtekSite(LocalServer):
     @property
     def url_template(self) -> str:
         return f"{self.base_url}/{{region}}/ua/shutdowns"
+
+    def url_template_for(self, client: str) -> str:
+        """A ``DTEK_URL_TEMPLATE`` whose page requests count in ``client_hits[client]``."""
+        if not re.fullmatch(r"[\w-]+", client):
+            raise ValueError(f"a client name is one path segment of letters, digits, - and _: {client!r}")
+        return f"{self.base_url}/c/{client}/{{region}}/ua/shutdowns"
 
     def publish(
         self,
@@ -95,6 +107,7 @@ class FakeDtekSite(LocalServer):
         app = web.Application()
         app.router.add_get("/", self._root)
         app.router.add_get("/{region}/ua/shutdowns", self._page)
+        app.router.add_get("/c/{client}/{region}/ua/shutdowns", self._page)
         app.router.add_post("/{region}/ua/ajax", self._ajax)
         return app
 
@@ -107,8 +120,11 @@ class FakeDtekSite(LocalServer):
     async def _page(self, request: web.Request) -> web.Response:
         region = request.match_info["region"]
         self.hits[region] += 1
+        if "client" in request.match_info:
+            self.client_hits[request.match_info["client"]] += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        await self.answering.wait()
         if region in self.blocked:
             return _block_page()
         if region in self.error_status:
