@@ -140,6 +140,11 @@ class Fleet:
     async def start(self, programs: Programs, name: str) -> Program:
         return await programs.start(name, self.services[name].local_command(), self.env(name))
 
+    async def start_standalone(self, programs: Programs, name: str) -> Program:
+        """A bot as compose defines it minus the shared DB: it scrapes DTEK itself."""
+        env = self.env(name, without=("SCHEDULE_DB_URL",))
+        return await programs.start(name, self.services[name].local_command(), env)
+
     async def health(self, name: str) -> tuple[int, str]:
         """The service's compose healthcheck, run as compose runs it (with the service's environment)."""
         service: Service = self.services[name]
@@ -230,21 +235,24 @@ async def test_the_fleet_serves_and_notifies_from_the_one_scraper_and_survives_a
 
     checks = await asyncio.gather(*(fleet.health(name) for name in (SERVICE, TELEGRAM, DISCORD)))
     assert [code for code, _ in checks] == [0, 0, 0], checks
-    # DTEK heard only from the service: the bots' own addresses got no page request (and a program's
-    # warm-up request to "/" comes only right before its first page request, so theirs got none either).
-    assert site.client_hits[SERVICE] >= 2 * len(REGIONS)
-    assert site.client_hits[TELEGRAM] == site.client_hits[DISCORD] == 0
-    assert sum(site.client_hits.values()) == sum(site.hits[region] for region in REGIONS)  # no other page
+    # docker compose stops the fleet with SIGTERM: every program exits cleanly.
+    assert list(await asyncio.gather(service.stop(), telegram_bot.stop(), discord_bot.stop())) == [0, 0, 0]
+
+    # DTEK heard only from the service: one page request per scrape it logged, one warm-up request to "/"
+    # per region and run, and not one page request from the bots' own DTEK addresses.
+    scrapes = sum(p.output.count("scrape region=") for p in programs.started if p.name == SERVICE)
+    assert site.client_hits == {SERVICE: scrapes}
+    assert sum(site.hits[region] for region in REGIONS) == scrapes  # no page by any other address
+    assert site.hits["/"] == 2 * len(REGIONS)
     assert sum(site.ajax_calls.values()) == 0
-    assert telegram_bot.running
-    assert discord_bot.running
 
 
-async def subscribe_on_telegram(user: FakeUser) -> None:
+async def subscribe_on_telegram(user: FakeUser, *, regions: int = len(REGIONS)) -> None:
     await user.send("/subscribe")
-    await user.wait_for_message("Оберіть регіон", timeout=10)
-    await user.press("Київ")
-    await user.wait_for_message("Оберіть свою чергу")
+    if regions > 1:
+        await user.wait_for_message("Оберіть регіон", timeout=10)
+        await user.press("Київ")
+    await user.wait_for_message("Оберіть свою чергу", timeout=10)
     await user.press("Черга 3.2")
     await user.wait_for_message("Підписано: Київ, Черга 3.2")
 
@@ -267,3 +275,59 @@ async def expect_change_notices(telegram: FakeTelegram, world: DiscordWorld, *, 
 def posts(world: DiscordWorld) -> list[DiscordMessage]:
     """The channel's change notices (the bot's own posts, not answers to commands)."""
     return [m for m in world.general.messages if m.interaction is None and "змінився" in str(m.embed)]
+
+
+# --- the Telegram bot alone --------------------------------------------------------------------------
+
+CROWD = 500
+STANDALONE = {
+    "DTEK_REGIONS": "kem",
+    # The test holds DTEK's answer until the crowd is in: a request timing out would be sent again.
+    "DTEK_TIMEOUT_SECONDS": "60",
+}
+
+
+def photo_of(user: FakeUser) -> FakeMessage | None:
+    return next((message for message in user.messages if message.photo is not None), None)
+
+
+@pytest.mark.e2e
+async def test_the_telegram_bot_alone_loads_the_page_once_for_500_users_and_notifies_subscribers_once(
+    site: FakeDtekSite,
+    telegram: FakeTelegram,
+    discord_fake: FakeDiscord,
+    programs: Programs,
+    tmp_path: Path,
+) -> None:
+    fleet = Fleet(tmp_path, site, fleet_overrides(telegram, discord_fake) | STANDALONE)
+    db = fleet.path(TELEGRAM, "DATABASE_URL")
+    crowd = [telegram.user(20_000 + index) for index in range(CROWD)]
+    for user in crowd:  # queued before the bot starts: they reach it together, on a cold cache
+        await user.send("/schedule 3.2")
+    site.answering.clear()
+    bot = await fleet.start_standalone(programs, TELEGRAM)
+    await wait_until(lambda: rows(db, "SELECT count(*) FROM recipients") == CROWD, timeout=30)
+    assert site.client_hits[TELEGRAM] == 1  # the page DTEK has not answered yet: one request
+    site.answering.set()
+    await wait_until(lambda: all(photo_of(user) for user in crowd), timeout=40, what="every answer")
+    assert {known(known(photo_of(user)).caption).split("\n")[0] for user in crowd} == {"Київ · Черга 3.2"}
+    assert site.client_hits[TELEGRAM] == 1
+    assert site.hits["/"] == 1  # its one warm-up, before that page
+
+    subscribers = crowd[:3]
+    for user in subscribers:
+        await subscribe_on_telegram(user, regions=1)
+    assert await bot.stop() == 0
+    # Again with a 2-second cache: its expiry is when a standalone bot looks at DTEK again.
+    fleet.overrides = {**fleet.overrides, "CACHE_DURATION_MINUTES": "0.03"}
+    await fleet.start_standalone(programs, TELEGRAM)
+    await wait_until(lambda: site.client_hits[TELEGRAM] == 2, timeout=30, what="the restarted bot's load")
+    await publish_change(site, real_kyiv_now().date() + timedelta(days=1), "+" * 28 + "-" * 4 + "+" * 16)
+    for user in subscribers:
+        await user.wait_for_message(is_change_notice, timeout=20)
+    loads = site.client_hits[TELEGRAM]
+    # Two more loads: the pass after the first of them found nothing new to say.
+    await wait_until(lambda: site.client_hits[TELEGRAM] >= loads + 2, timeout=20, what="two more loads")
+    await wait_until(lambda: rows(db, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 0)
+    assert [sum(map(is_change_notice, user.messages)) for user in subscribers] == [1] * len(subscribers)
+    assert sum(is_change_notice(m) for user in crowd for m in user.messages) == len(subscribers)
