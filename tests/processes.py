@@ -16,10 +16,9 @@ import contextlib
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 from tests.conftest import REPO_ROOT
 from tests.waiting import wait_until
@@ -33,9 +32,8 @@ def base_env() -> dict[str, str]:
     return {name: os.environ[name] for name in INHERITED if name in os.environ}
 
 
-@dataclass(frozen=True)
-class Finished:
-    """A command that ran to its end."""
+class Finished(NamedTuple):
+    """A command that ran to its end: ``code, stdout, stderr = await run(...)``."""
 
     code: int
     stdout: str

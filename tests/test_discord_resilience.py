@@ -4,9 +4,6 @@ by SIGTERM of the real program."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from tests.conftest import REPO_ROOT
 from tests.discord_harness import GROUPS, NOW, TODAY, TOKEN, Clock, DiscordWorld, discord_settings, start_bot
 from tests.fakes.discord import CallbackType, FakeChannel, FakeDiscord, FakeInteraction, FakeMessage
 from tests.known import known
+from tests.processes import Programs, base_env
 from tests.telegram_harness import SharedDb, publish, with_day
 from tests.waiting import wait_until
 
@@ -227,9 +225,7 @@ async def test_with_the_data_at_hand_the_answer_is_immediate(
 async def test_sigterm_stops_the_program_cleanly_with_exit_code_0(
     discord_fake: FakeDiscord, discord_world: DiscordWorld, discord_shared: SharedDb, tmp_path: Path
 ) -> None:
-    log = tmp_path / "bot.log"
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "DATABASE_"))}
-    env |= {
+    env = base_env() | {
         "PYTHONPATH": str(REPO_ROOT),
         "DISCORD_TOKEN": TOKEN,
         "DISCORD_API_BASE": discord_fake.api_base,
@@ -238,19 +234,11 @@ async def test_sigterm_stops_the_program_cleanly_with_exit_code_0(
         "SCHEDULE_DB_URL": str(discord_shared[1]),
         "DTEK_REGIONS": "kem",
     }
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "discord_bot", cwd=tmp_path, env=env, stdout=output, stderr=output
-        )
-    try:
-        await wait_until(lambda: "connected as" in log.read_text(), timeout=30, what="the bot's READY")
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    text = log.read_text()
+    async with Programs(tmp_path / "logs") as programs:
+        bot = await programs.start("discord-bot", [sys.executable, "-m", "discord_bot"], env, cwd=tmp_path)
+        await bot.wait_for_output("connected as", timeout=30)  # the bot's READY
+        code = await bot.stop()
+    text = bot.output
     assert code == 0, text
     assert "SIGTERM received: stopping" in text
     assert text.rstrip().endswith("discord_bot: stopped")

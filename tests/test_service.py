@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from common.schedule import RegionSchedule
 from common.store import ScheduleReader, SchemaVersionError
 from tests.conftest import REPO_ROOT, real_kyiv_now
 from tests.metrics_helpers import free_port, taken_port
+from tests.processes import Finished, Programs, run
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e  # every test runs the service as a process
@@ -46,23 +45,11 @@ class Service:
             "SCRAPE_JITTER_SECONDS": "0",
         }
 
-    async def start(self, *args: str, cwd: Path = REPO_ROOT) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "schedule_service",
-            *args,
-            cwd=cwd,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "schedule_service", *args]
 
-    async def run(self, *args: str, cwd: Path = REPO_ROOT) -> tuple[int, str, str]:
-        process = await self.start(*args, cwd=cwd)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-        assert process.returncode is not None  # communicate() waits for the exit
-        return process.returncode, stdout.decode(), stderr.decode()
+    async def run(self, *args: str, cwd: Path = REPO_ROOT) -> Finished:
+        return await run(self.command(*args), self.env, cwd=cwd)
 
 
 @pytest.fixture
@@ -171,25 +158,32 @@ async def test_health(site: FakeDtekSite, service: Service) -> None:
     assert "krem: never scraped successfully" in err
 
 
-async def test_runs_until_sigterm(service: Service) -> None:
-    process = await service.start()
+async def test_runs_until_sigterm(service: Service, tmp_path: Path) -> None:
     db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
+    async with Programs(tmp_path / "logs") as programs:
+        process = await programs.start("service", service.command(), service.env)
 
-    async def two_cycles() -> bool:  # the service scrapes every ~1.2 s here
-        return await _successful_scrapes(db) >= 4
+        async def two_cycles() -> bool:  # the service scrapes every ~1.2 s here
+            return await _successful_scrapes(db) >= 4
 
-    await wait_until(two_cycles, timeout=20, interval=0.1)
-    assert await _successful_scrapes(db) >= 4
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-    assert process.returncode == 0
-    assert "service stopped" in stderr.decode()
+        await wait_until(two_cycles, timeout=20, interval=0.1)
+        assert await _successful_scrapes(db) >= 4
+        assert await process.stop() == 0
+    assert "service stopped" in process.output
 
 
-async def test_serves_metrics_while_running(service: Service) -> None:
+async def test_serves_metrics_while_running(service: Service, tmp_path: Path) -> None:
     port = free_port()
     service.env |= {"METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"}
-    process = await service.start()
+    async with Programs(tmp_path / "logs") as programs:
+        process = await programs.start("service", service.command(), service.env)
+        metrics = await wait_until(_scraped_kem(port), timeout=20, interval=0.1)
+        assert 'dtek_data_age_seconds{region="kem"}' in metrics
+        assert await process.stop() == 0
+    assert f"metrics on :{port}" in process.output
+
+
+def _scraped_kem(port: int) -> Callable[[], Awaitable[str | None]]:
 
     async def scraped_kem() -> str | None:
         try:
@@ -199,12 +193,7 @@ async def test_serves_metrics_while_running(service: Service) -> None:
             return None  # not listening yet
         return text if 'dtek_scrapes_total{outcome="ok",region="kem"}' in text else None
 
-    metrics = await wait_until(scraped_kem, timeout=20, interval=0.1)
-    assert 'dtek_data_age_seconds{region="kem"}' in metrics
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-    assert process.returncode == 0
-    assert f"metrics on :{port}" in stderr.decode()
+    return scraped_kem
 
 
 async def test_a_taken_metrics_port_is_one_clear_line(service: Service) -> None:
