@@ -3,7 +3,6 @@ a fixed clock), and ``python -m telegram_bot health`` / ``python -m discord_bot 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import sys
@@ -22,6 +21,7 @@ from common.notifications import Notifier, SendOutcome
 from common.source import CachedSource, SharedDbLoader
 from common.sqlite_base import open_migrated
 from tests.conftest import REPO_ROOT, real_kyiv_now
+from tests.processes import Finished, run
 from tests.waiting import wait_until
 
 NOW = datetime(2026, 1, 15, 8, 30, tzinfo=UTC)
@@ -203,20 +203,8 @@ async def test_the_running_notifier_writes_the_heartbeat_each_reminder_pass(
 # --- the command, as a process ---------------------------------------------------------------------
 
 
-async def run_health(bot: str, env: Mapping[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        bot,
-        "health",
-        cwd=cwd,  # no .env there
-        env=dict(env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+async def run_health(bot: str, env: Mapping[str, str], cwd: Path) -> Finished:
+    return await run([sys.executable, "-m", bot, "health"], env, cwd=cwd)  # cwd: no .env there
 
 
 @pytest.mark.e2e
