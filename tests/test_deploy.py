@@ -32,9 +32,8 @@ SERVICES: dict[str, tuple[str, str | None, type[BaseSettings]]] = {
 }
 BOTS = ("telegram-bot", "discord-bot")
 SECRETS = ("TELEGRAM_BOT_TOKEN", "DISCORD_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
-# Variables .env.example may name beyond the settings' fields: compose's own, and METRICS_PORT, which the
-# example may list before the programs read it.
-EXAMPLE_EXTRAS = frozenset({"COMPOSE_PROFILES", "METRICS_PORT"})
+# Variables .env.example may name beyond the settings' fields: compose's own.
+EXAMPLE_EXTRAS = frozenset({"COMPOSE_PROFILES"})
 # Tokens of the right shape, only so that the example's other values can be validated.
 FAKE_TOKENS = {
     "telegram_bot_token": "123456:fake-token",
