@@ -26,8 +26,8 @@ EXIT_CONFIG = 2
 
 EXIT_CODES = """exit codes of health:
   0  healthy: "healthy: ..." on stdout
-  1  unhealthy: "unhealthy: reason; reason" on stderr
-  2  invalid settings: one line on stderr naming the variable (never its value)"""
+  1  unhealthy: "unhealthy: reason; reason" on stderr, or invalid settings: "error: ..." naming the
+     variable (never its value); Docker reserves a health check's exit code 2"""
 
 
 def bot_main(
@@ -115,7 +115,7 @@ def health_command(
 
 def _config_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_CONFIG
+    return EXIT_UNHEALTHY  # not EXIT_CONFIG: Docker reserves 2 for a health check
 
 
 def _positive_minutes(text: str) -> float:

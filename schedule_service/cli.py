@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -25,7 +26,7 @@ from common.render.picture import day_rows, render_rows
 from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
 from common.settings import describe_settings_error
-from common.store import ScheduleReader, ScheduleWriter, StoredSchedule, database_path
+from common.store import ScheduleReader, ScheduleWriter, SchemaVersionError, StoredSchedule, database_path
 from schedule_service.scrape import scrape_cycle
 from schedule_service.service import run_service
 from schedule_service.settings import ServiceSettings
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="exit 0 if every region was scraped recently")
     health.add_argument("--max-age-minutes", type=float, help="default: twice the scrape interval")
+    health.add_argument(
+        "--any-region",
+        action="store_true",
+        help="healthy when at least one region was scraped recently (the others are named); "
+        "compose's check, so one region DTEK blocks does not keep the bots from starting",
+    )
 
     commands.add_parser("demo", help="offline demo: scrape a local fake DTEK site into data/demo.db")
     return parser
@@ -89,13 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "show":
             return asyncio.run(show_command(settings, args, now=now()))
         if args.command == "health":
-            return asyncio.run(health_command(settings, args.max_age_minutes, now=now))
+            return asyncio.run(
+                health_command(settings, args.max_age_minutes, any_region=args.any_region, now=now)
+            )
         if args.command == "demo":
             return asyncio.run(demo_command(settings, now=now))
         return asyncio.run(scrape_command(settings, once=args.once, now=now))
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return 1 if args.command == "health" else exc.exit_code  # Docker reserves a health check's 2
 
 
 def load_settings() -> ServiceSettings:
@@ -194,30 +203,40 @@ def _write_picture(path: Path, schedule: RegionSchedule, group: str, now: dateti
     print(f"picture written to {path}", file=sys.stderr)
 
 
-async def health_command(settings: ServiceSettings, max_age_minutes: float | None, *, now: Now) -> int:
+async def health_command(
+    settings: ServiceSettings, max_age_minutes: float | None, *, any_region: bool, now: Now
+) -> int:
     if max_age_minutes is None:
         max_age_minutes = 2 * settings.scrape_interval_minutes
     max_age = timedelta(minutes=max_age_minutes)
     path = db_path(settings)
     try:
-        reader = await ScheduleReader.open(path)
+        problems = await _stale_regions(path, settings.dtek_regions, max_age, now=now)
     except FileNotFoundError:
-        print(f"unhealthy: no schedule DB at {path} yet", file=sys.stderr)
+        problems = [f"no schedule DB at {path} yet"]
+    except (SchemaVersionError, sqlite3.Error) as exc:
+        problems = [f"schedule DB at {path} unreadable: {exc}"]
+    fresh = len(settings.dtek_regions) - len(problems)
+    if problems and not (any_region and fresh > 0):
+        print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
         return 1
-    async with reader:
+    behind = f" (behind: {'; '.join(problems)})" if problems else ""
+    print(f"healthy: {fresh} region(s) scraped within {max_age}{behind}")
+    return 0
+
+
+async def _stale_regions(path: Path, regions: Sequence[str], max_age: timedelta, *, now: Now) -> list[str]:
+    """One line per region without a successful scrape within ``max_age``."""
+    async with await ScheduleReader.open(path) as reader:
         checked_at = as_utc(now())  # UTC: Kyiv times subtract as wall-clock times, wrong in autumn
         problems = []
-        for region in settings.dtek_regions:
+        for region in regions:
             last = await reader.last_success(region)
             if last is None:
                 problems.append(f"{region}: never scraped successfully")
             elif (age := checked_at - as_utc(last)) > max_age:
                 problems.append(f"{region}: last success {age.total_seconds() / 60:.0f} min ago")
-    if problems:
-        print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
-        return 1
-    print(f"healthy: {len(settings.dtek_regions)} region(s) scraped within {max_age}")
-    return 0
+    return problems
 
 
 async def demo_command(settings: ServiceSettings, *, now: Now) -> int:

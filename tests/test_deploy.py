@@ -236,6 +236,7 @@ def test_compose_runs_each_program_from_the_one_image() -> None:
         assert spec["env_file"] == ".env"
         assert spec["restart"] == "unless-stopped"
         assert spec["stop_signal"] == "SIGTERM"
+        assert spec["init"] is True, "an init as PID 1 forwards SIGTERM before the program's handlers exist"
         assert spec["logging"]["driver"] == "json-file"
         assert {"max-size", "max-file"} <= set(spec["logging"]["options"]), "logs must be rotated"
     assert (ROOT / "Dockerfile").is_file(), "build: . needs the Dockerfile beside compose.yaml"

@@ -25,7 +25,7 @@ from tests.compose import (
     load_env_example,
     load_fleet,
 )
-from tests.conftest import real_kyiv_now
+from tests.conftest import REPO_ROOT, real_kyiv_now
 from tests.discord_harness import DiscordWorld
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord import FakeMessage as DiscordMessage
@@ -118,29 +118,38 @@ class Fleet:
         self.site = site
         self.dotenv = load_env_example()  # stands in for env_file: .env
         self.overrides = overrides
+        # The programs' working folder, as /app in the image: no .env of a developer's checkout is read.
+        self.workdir = tmp_path / "app"
+        self.workdir.mkdir()
 
     def env(self, name: str, *, without: tuple[str, ...] = ()) -> dict[str, str]:
         # Each program its own DTEK address, so that the fake site tells their requests apart.
         overrides = {**self.overrides, "DTEK_URL_TEMPLATE": self.site.url_template_for(name)}
-        return base_env() | self.services[name].local_env(
-            self.volumes, self.dotenv, overrides, without=without
+        return (
+            base_env()
+            | {"PYTHONPATH": str(REPO_ROOT)}
+            | self.services[name].local_env(self.volumes, self.dotenv, overrides, without=without)
         )
 
     def path(self, name: str, variable: str) -> Path:
         return Path(self.env(name)[variable])
 
     async def start(self, programs: Programs, name: str) -> Program:
-        return await programs.start(name, self.services[name].local_command(), self.env(name))
+        return await programs.start(
+            name, self.services[name].local_command(), self.env(name), cwd=self.workdir
+        )
 
     async def start_standalone(self, programs: Programs, name: str) -> Program:
         """A bot as compose defines it minus the shared DB: it scrapes DTEK itself."""
         env = self.env(name, without=("SCHEDULE_DB_URL",))
-        return await programs.start(name, self.services[name].local_command(), env)
+        return await programs.start(name, self.services[name].local_command(), env, cwd=self.workdir)
 
     async def health(self, name: str) -> tuple[int, str]:
         """The service's compose healthcheck, run as compose runs it (with the service's environment)."""
         service = self.services[name]
-        done = await run(service.local_health_command(), self.env(name), timeout=service.health_timeout)
+        done = await run(
+            service.local_health_command(), self.env(name), cwd=self.workdir, timeout=service.health_timeout
+        )
         return done.code, done.stdout + done.stderr
 
 

@@ -156,6 +156,13 @@ async def test_health(site: FakeDtekSite, service: Service) -> None:
     code, _, err = await service.run("health")
     assert code == 1
     assert "krem: never scraped successfully" in err
+    code, out, _ = await service.run("health", "--any-region")  # compose's check: kem is fresh
+    assert code == 0
+    assert "healthy: 1 region(s)" in out
+    assert "krem: never scraped successfully" in out
+    code, _, err = await service.run("health", "--any-region", "--max-age-minutes", "0")
+    assert code == 1
+    assert "kem: last success" in err
 
 
 async def test_runs_until_sigterm(service: Service, tmp_path: Path) -> None:
