@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """``stop`` was set before the awaited work finished; the work was cancelled."""
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
@@ -12,3 +21,20 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T:
+    """The result of ``work``, or ``Stopped`` as soon as ``stop`` is set (``work`` is then cancelled): a
+    slow request must not hold a program past its stop signal, and the container's grace period."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Stopped
+    return task.result()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from common.asyncutil import wait_or_stop
+from common.asyncutil import Stopped, unless_stopped, wait_or_stop
 from common.clock import Now
 from common.dtek.errors import DtekError
 from common.dtek.parse import parse_page
@@ -35,12 +35,19 @@ class ScrapeOutcome:
 
 
 async def scrape_region(
-    region: str, *, fetcher: PageFetcher, writer: ScheduleWriter, now: Now
+    region: str,
+    *,
+    fetcher: PageFetcher,
+    writer: ScheduleWriter,
+    now: Now,
+    stop: asyncio.Event | None = None,
 ) -> ScrapeOutcome:
+    """Raises ``Stopped`` when ``stop`` is set during the fetch (with its retries, which can take a minute);
+    once the page is in, the scrape is finished and stored."""
     started_at = now()
     started = time.monotonic()
     try:
-        html = await fetcher.fetch_page(region)
+        html = await unless_stopped(fetcher.fetch_page(region), stop or asyncio.Event())
         # Parsing an 800 KB page blocks for a while: keep the event loop free.
         page = await asyncio.to_thread(parse_page, html, region=region)
     except DtekError as exc:
@@ -92,7 +99,10 @@ async def scrape_cycle(
             break
         started = time.monotonic()
         try:
-            outcome = await scrape_region(region, fetcher=fetcher, writer=writer, now=now)
+            outcome = await scrape_region(region, fetcher=fetcher, writer=writer, now=now, stop=stop)
+        except Stopped:
+            log.info("scrape region=%s interrupted: stopping", region)
+            break
         except Exception as exc:  # a bug or a DB problem: log it, go on with the next region
             log.exception("scrape region=%s outcome=error", region)
             error = f"{type(exc).__name__}: {exc}"

@@ -179,6 +179,18 @@ async def test_runs_until_sigterm(service: Service, tmp_path: Path) -> None:
     assert "service stopped" in process.output
 
 
+async def test_sigterm_during_a_slow_dtek_page_stops_at_once(
+    site: FakeDtekSite, service: Service, tmp_path: Path
+) -> None:
+    site.delay = 120.0  # longer than compose's 30 s grace period before SIGKILL
+    async with Programs(tmp_path / "logs") as programs:
+        process = await programs.start("service", service.command(), service.env)
+        await wait_until(lambda: site.hits["kem"] >= 1, timeout=20, interval=0.1)
+        assert await process.stop(timeout=10) == 0  # killed, and failing, if it waited for the page
+    assert "scrape region=kem interrupted: stopping" in process.output
+    assert "service stopped" in process.output
+
+
 async def test_serves_metrics_while_running(service: Service, tmp_path: Path) -> None:
     port = free_port()
     service.env |= {"METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"}

@@ -137,15 +137,19 @@ class Notifier:
         return queued
 
     async def _schedules(self) -> dict[str, RegionSchedule]:
-        schedules = {}
-        for region in self._regions:
-            try:
-                snapshot = await self._source.get(region)
-            except SourceUnavailable:
-                continue
-            if snapshot is not None:
-                schedules[region] = snapshot.schedule
-        return schedules
+        # All regions at once: a bot that scrapes DTEK itself may wait long for each (retries, timeouts),
+        # and one after another they would hold up the reminders and the heartbeat by their sum.
+        snapshots = await asyncio.gather(*(self._schedule(region) for region in self._regions))
+        return {
+            region: schedule for region, schedule in zip(self._regions, snapshots, strict=True) if schedule
+        }
+
+    async def _schedule(self, region: str) -> RegionSchedule | None:
+        try:
+            snapshot = await self._source.get(region)
+        except SourceUnavailable:
+            return None
+        return snapshot.schedule if snapshot is not None else None
 
     async def _watch_loop(self) -> None:
         await self.feed.run(interval_seconds=self._watch_interval, stop=self._stop, on_events=self._on_events)
