@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from common.botdb import BotDB
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.store import ScheduleReader
 from tests.compose import (
@@ -224,7 +225,7 @@ async def test_the_fleet_serves_and_notifies_from_the_one_scraper_and_survives_a
 
     tomorrow = real_kyiv_now().date() + timedelta(days=1)  # tomorrow: still news if midnight passes
     await publish_change(site, tomorrow, "+" * 28 + "-" * 4 + "+" * 16)
-    await expect_change_notices(telegram, discord_world, says="00:30–04:00: тепер світло є", count=1)
+    await expect_change_notices(fleet, telegram, discord_world, says="00:30–04:00: тепер світло є", count=1)
 
     # SIGTERM and a restart of the service lose nothing, and the bots answer meanwhile.
     before = await versions(shared_db)
@@ -238,7 +239,9 @@ async def test_the_fleet_serves_and_notifies_from_the_one_scraper_and_survives_a
     assert await versions(shared_db) == before  # the same content scraped again: the same version
     await publish_change(site, tomorrow, "-" * 8 + "+" * 40)
     # The second change arrives, and no repeat of the first came before it.
-    await expect_change_notices(telegram, discord_world, says="00:00–04:00: тепер світла немає", count=2)
+    await expect_change_notices(
+        fleet, telegram, discord_world, says="00:00–04:00: тепер світла немає", count=2
+    )
 
     checks = await asyncio.gather(*(fleet.health(name) for name in (SERVICE, TELEGRAM, DISCORD)))
     assert [code for code, _ in checks] == [0, 0, 0], checks
@@ -269,16 +272,25 @@ async def publish_change(site: FakeDtekSite, day: date, slots: str) -> None:
 
 
 async def expect_change_notices(
-    telegram: FakeTelegram, world: DiscordWorld, *, says: str, count: int
+    fleet: Fleet, telegram: FakeTelegram, world: DiscordWorld, *, says: str, count: int
 ) -> None:
     """Waits for the change notice that ``says`` this in the Telegram subscriber's chat and the Discord
-    channel, then checks that each has ``count`` change notices in all: a repeat would be one more."""
+    channel, and for both bots' outboxes to empty, then checks that each place has ``count`` change
+    notices in all: a repeat would be one more."""
     subscriber = telegram.user(5002)
     await subscriber.wait_for_message(lambda m: is_change_notice(m) and says in m.content, timeout=20)
     await wait_until(lambda: any(says in str(m.embed) for m in posts(world)), timeout=20, what=says)
+    for bot_db in (fleet.path(TELEGRAM, "DATABASE_URL"), fleet.path(DISCORD, "DATABASE_URL")):
+        await wait_until(partial(nothing_pending, bot_db), timeout=20, what=f"{bot_db.name} sent all")
     assert sum(map(is_change_notice, subscriber.messages)) == count
     assert len(posts(world)) == count
     assert sum(map(is_change_notice, telegram.user(5001).messages)) == 0  # not subscribed
+
+
+async def nothing_pending(bot_db: Path) -> bool:
+    """The bot has sent all it queued (read as its health check reads: read-only, from outside)."""
+    async with await BotDB.open_read_only(bot_db, now=real_kyiv_now) as db:
+        return (await db.outbox_counts())["pending"] == 0
 
 
 def posts(world: DiscordWorld) -> list[DiscordMessage]:
