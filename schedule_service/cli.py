@@ -28,7 +28,7 @@ from common.schedule import RegionSchedule, canonical_json, resolve_group
 from common.settings import describe_settings_error
 from common.store import ScheduleReader, ScheduleWriter, SchemaVersionError, StoredSchedule, database_path
 from schedule_service.scrape import scrape_cycle
-from schedule_service.service import run_service
+from schedule_service.service import recall_last_successes, run_service
 from schedule_service.settings import ServiceSettings
 
 log = logging.getLogger("schedule_service")
@@ -155,6 +155,7 @@ async def scrape_command(settings: ServiceSettings, *, once: bool, now: Now) -> 
             loop.add_signal_handler(signum, stop.set)
         # Only the long-running service serves metrics: a --once beside it must not fight for the port.
         metrics = Metrics()
+        await recall_last_successes(metrics, db_path(settings), settings.dtek_regions, now=now)
         try:
             async with serving_metrics(metrics, settings):
                 await run_service(

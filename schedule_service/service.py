@@ -6,13 +6,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from common.asyncutil import wait_or_stop
 from common.clock import Now, as_utc
 from common.metrics import Metrics
-from common.store import ScheduleWriter
+from common.store import ScheduleReader, ScheduleWriter
 from schedule_service.scrape import PageFetcher, scrape_cycle
 from schedule_service.settings import ServiceSettings
 
@@ -50,3 +51,12 @@ async def run_service(
         pause = interval + random_fraction() * settings.scrape_jitter_seconds - (time.monotonic() - started)
         await wait_or_stop(stop, pause)
     log.info("service stopped")
+
+
+async def recall_last_successes(metrics: Metrics, path: Path, regions: Sequence[str], *, now: Now) -> None:
+    """Sets each region's last success and data age from the DB, so that a restarted service shows them
+    at once, not only after its next successful scrape (which, while DTEK blocks it, may be long)."""
+    async with await ScheduleReader.open(path) as reader:
+        for region in regions:
+            if (last := await reader.last_success(region)) is not None:
+                metrics.region_fetched(region, last, now)

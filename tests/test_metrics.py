@@ -16,6 +16,7 @@ from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.settings import DtekSettings
 from common.store import ScheduleWriter
 from schedule_service.scrape import scrape_cycle
+from schedule_service.service import recall_last_successes
 from tests.metrics_helpers import free_port, sample, taken_port
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
@@ -112,3 +113,17 @@ def test_each_metrics_has_its_own_registry() -> None:
     first.updates.labels("message").inc()
     assert sample(first, "dtek_updates_total", kind="message") == 1
     assert sample(second, "dtek_updates_total", kind="message") == 0
+
+
+async def test_a_restarted_service_shows_the_age_of_the_data_in_its_db(tmp_path: Path) -> None:
+    clock, metrics = SteppingClock(NOW), Metrics()
+    path = tmp_path / "s.db"
+    async with await ScheduleWriter.open(path) as writer:
+        await writer.save(
+            sample_schedule("kem", NOW.date()), streets=None, fetched_at=NOW, duration_seconds=1.0
+        )
+    clock.at = NOW + timedelta(minutes=10)
+    await recall_last_successes(metrics, path, ["kem", "oem"], now=clock)
+    assert sample(metrics, "dtek_data_age_seconds", region="kem") == 600
+    assert sample(metrics, "dtek_scrape_last_success_timestamp_seconds", region="kem") == NOW.timestamp()
+    assert metrics.registry.get_sample_value("dtek_data_age_seconds", {"region": "oem"}) is None
