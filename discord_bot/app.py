@@ -24,6 +24,7 @@ from common.botdb import BotDB
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
+from common.logs import setup_logging
 from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.render.picture import PictureCache
 from common.settings import describe_settings_error
@@ -143,9 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(settings, str):
         print(settings, file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level, secrets=[settings.discord_token.get_secret_value()])
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings, now=kyiv_now))  # the program's one clock

@@ -21,6 +21,7 @@ from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import parse_page
 from common.dtek.regions import validate_region
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from common.logs import setup_logging
 from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.render.picture import day_rows, render_rows
 from common.render.text import render_schedule, render_week, to_text
@@ -87,11 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "parse":
             return parse_command(args.page_file, region=args.region)
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per scrape says enough
+        setup_logging(settings.log_level, secrets=())  # no secret of its own: the same format as the bots
         now = kyiv_now  # the program's one clock
         if args.command == "show":
             return asyncio.run(show_command(settings, args, now=now()))

@@ -26,6 +26,7 @@ from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
 from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
+from common.logs import setup_logging
 from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.notifications import Notifier
 from common.settings import describe_settings_error
@@ -247,10 +248,8 @@ def load_settings() -> TelegramSettings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    secrets = (settings.telegram_bot_token, settings.telegram_webhook_secret)
+    setup_logging(settings.log_level, secrets=[secret.get_secret_value() for secret in secrets if secret])
 
     async def run() -> None:
         metrics = Metrics()
