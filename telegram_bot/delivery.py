@@ -21,6 +21,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 
+from common.logs import redact
 from common.notifications import SendOutcome
 from common.render.text import rendered_from_json, split_text, to_text
 from telegram_bot.markup import HTML
@@ -49,6 +50,14 @@ class TelegramSender:
         self._move_recipient = move_recipient
 
     async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
+        outcome = await self._send(recipient_id, payload, parts_sent=parts_sent)
+        if outcome.error is None:
+            return outcome
+        # A network error quotes the request's URL, which holds the token: it must not reach the outbox
+        # (its last_error column) or the worker's log lines.
+        return replace(outcome, error=redact(outcome.error, [self._bot.token]))
+
+    async def _send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
         delivered = 0
         try:
             for part in split_text(payload_text(payload))[parts_sent:]:
