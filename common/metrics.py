@@ -40,9 +40,15 @@ class Metrics:
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # memory, CPU, open files as process_* (read from /proc)
 
-        # The schedule service. The probe's outcomes go here when it comes.
+        # The schedule service.
         self.scrapes = Counter(
             "dtek_scrapes", "Scrapes of a region by outcome", ["region", "outcome"], registry=registry
+        )
+        self.probes = Counter(
+            "dtek_probes",
+            "Change probes (checkDisconUpdate) of a region by outcome: unchanged, changed or an error kind",
+            ["region", "outcome"],
+            registry=registry,
         )
         self.scrape_duration = Histogram(
             "dtek_scrape_duration_seconds",

@@ -33,6 +33,8 @@ class DtekSettings(BaseSettings):
     dtek_retry_attempts: int = Field(3, ge=1, le=10)
     dtek_retry_base_delay_seconds: float = Field(4.0, ge=0)
     dtek_retry_max_delay_seconds: float = Field(30.0, ge=0)
+    # Between full scrapes, ask DTEK whether the data changed (the page's own checkDisconUpdate); 0: never.
+    dtek_probe_interval_seconds: float = Field(300.0, ge=0)
     log_level: str = "INFO"
     # Prometheus metrics on this port (GET /metrics); unset or blank: no endpoint.
     metrics_port: int | None = Field(None, ge=1, le=65535)

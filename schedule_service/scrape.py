@@ -13,7 +13,7 @@ from typing import Protocol
 from common.asyncutil import Stopped, unless_stopped, wait_or_stop
 from common.clock import Now
 from common.dtek.errors import DtekError
-from common.dtek.parse import parse_page
+from common.dtek.parse import parse_page, update_text
 from common.metrics import Metrics
 from common.store import ScheduleWriter
 
@@ -32,6 +32,7 @@ class ScrapeOutcome:
     detail: str
     duration_seconds: float
     fetched_at: datetime | None = None  # when the stored data was fetched; None when nothing was stored
+    update: str | None = None  # DTEK's fact.update of the stored data: what the change probe sends
 
 
 async def scrape_region(
@@ -76,7 +77,9 @@ async def scrape_region(
         result.changed,
         duration,
     )
-    return ScrapeOutcome(region, True, outcome, detail, duration, fetched_at)
+    return ScrapeOutcome(
+        region, True, outcome, detail, duration, fetched_at, update_text(page.schedule.updated)
+    )
 
 
 async def scrape_cycle(

@@ -39,3 +39,9 @@ class FetchError(DtekError):
     """The page could not be fetched at all (network error, timeout, HTTP error status)."""
 
     kind: ClassVar[str] = "fetch-failed"
+
+
+class RejectedError(FetchError):
+    """HTTP 400: the site refused the request, most likely a stale session or CSRF token."""
+
+    kind: ClassVar[str] = "rejected"

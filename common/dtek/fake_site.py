@@ -2,7 +2,8 @@
 
 Used by the ``demo`` command and by the tests; it never serves a real capture. It can also play
 the anti-bot block, server errors and a slow site (``delay``), and counts the requests it gets. Its address lookup
-(``POST /{region}/ua/ajax``, ``method=getHomeNum``) checks the CSRF token and cookie as the real site does.
+(``POST /{region}/ua/ajax``, ``method=getHomeNum``) and its change probe (``method=checkDisconUpdate``) check
+the CSRF token and cookie as the real site does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from common.clock import KYIV
-from common.dtek.page_builder import build_page
+from common.dtek.page_builder import build_page, fact_object, preset_object
+from common.dtek.parse import parse_page, update_text
 from common.local_server import LocalServer
 from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
@@ -71,6 +73,8 @@ class FakeDtekSite(LocalServer):
         self.outages: dict[tuple[str, str, str, str], dict[str, str]] = {}
         self.ajax_calls: Counter[str] = Counter()
         self.ajax_rejected: Counter[str] = Counter()  # CSRF token, cookie or XHR header missing or wrong
+        self.probe_calls: Counter[str] = Counter()  # checkDisconUpdate calls per region (also in ajax_calls)
+        self.probe_text: dict[str, str] = {}  # region -> raw text answering its probes instead (garbage)
         self._csrf_sessions: dict[str, str] = {}  # CSRF cookie -> token of the page served with it
 
     @property
@@ -149,6 +153,8 @@ class FakeDtekSite(LocalServer):
         if not self._csrf_ok(request, form, region):
             self.ajax_rejected[region] += 1
             return web.Response(text="Unable to verify your data submission.", status=400)
+        if form.get("method") == "checkDisconUpdate":
+            return self._probe(region, form.get("update"))
         fields = {form.get(f"data[{i}][name]"): form.get(f"data[{i}][value]") for i in range(2)}
         city, street = fields.get("city"), fields.get("street")
         if form.get("method") != "getHomeNum" or not isinstance(city, str) or not isinstance(street, str):
@@ -157,6 +163,25 @@ class FakeDtekSite(LocalServer):
         houses = self.houses.get(address, {})
         data = {house: self._house_entry(address, house, groups) for house, groups in houses.items()}
         return web.json_response({"result": True, "data": data, "updateTimestamp": "10:00 01.01.2026"})
+
+    def _probe(self, region: str, update: object) -> web.Response:
+        """Like DTEK: ``result: false`` while ``update`` is the served data's ``fact.update``, else the data."""
+        self.probe_calls[region] += 1
+        if region in self.probe_text:
+            return web.Response(text=self.probe_text[region], content_type="text/html")
+        if region not in self.pages:
+            return web.json_response({"result": False})
+        schedule = parse_page(self.pages[region], region=region).schedule  # whatever page is served now
+        if update == update_text(schedule.updated):
+            return web.json_response({"result": False})
+        answer = {
+            "result": True,
+            "fact": fact_object(schedule),
+            "preset": preset_object(schedule),
+            "showTableSchedule": True,
+            "showUserGroup": True,
+        }
+        return web.json_response(answer)
 
     def _csrf_ok(self, request: web.Request, form: Mapping[str, object], region: str) -> bool:
         param = _csrf_param(region)

@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
-from common.dtek.errors import BlockedPageError, FetchError
+from common.dtek.errors import BlockedPageError, FetchError, MalformedDataError, RejectedError
 from common.dtek.parse import is_block_page, read_meta
 from common.settings import DtekSettings
 
@@ -211,6 +211,8 @@ def _checked(response: _Response, url: str) -> _Response:
         raise _BlockedError(f"anti-bot block page (HTTP {response.status})")
     if response.status == 429 or response.status >= 500:
         raise _RetryableError(f"HTTP {response.status}")
+    if response.status == 400:
+        raise RejectedError(f"HTTP 400 from {_safe_url(url)} (stale session or token; not retried)")
     if response.status >= 400:
         raise FetchError(f"HTTP {response.status} from {_safe_url(url)} (not retried)")
     return response
@@ -247,6 +249,16 @@ def _json_object(text: str, url: str) -> dict[str, Any]:
         raise FetchError(f"the answer from {shown} is not a JSON object")
     if not answer.get("result", True):
         raise FetchError(f"{shown} answered result=false: {answer.get('text') or 'no reason given'}")
+    return answer
+
+
+def _probe_answer(text: str, url: str) -> dict[str, Any]:
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError:
+        raise MalformedDataError(f"the probe answer from {_safe_url(url)} is not JSON") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), bool):
+        raise MalformedDataError(f"the probe answer from {_safe_url(url)} has no boolean result")
     return answer
 
 
@@ -318,6 +330,30 @@ class DtekFetcher:
         target = f"the AJAX URL of {_safe_url(self._settings.page_url(region))}"
         return await self._with_retries(region, target, lambda session: self._post(session, region, form))
 
+    async def check_update(self, region: str, update: str) -> dict[str, Any] | None:
+        """Asks whether ``region``'s data changed since ``update`` (its ``fact.update``), as the page's own
+        script does every 5 minutes (``method=checkDisconUpdate``).
+
+        Exactly one request, with the cookies and CSRF token of the last page loaded for the region: no
+        warm-up, no retry, no page load, so a probe never costs more than itself. None (nothing sent) when
+        no page was loaded, or its token was dropped after a failure: the next full page load renews it.
+        Returns the answer (``result`` false: unchanged); ``BlockedPageError``, ``RejectedError`` (HTTP 400),
+        ``FetchError`` or ``MalformedDataError`` (not a JSON object with a boolean ``result``) otherwise.
+        """
+        session = self._sessions.get(region)
+        target = session.ajax if session is not None else None
+        if session is None or target is None:
+            return None
+        try:
+            text = await self._send_xhr(session, target, {"method": "checkDisconUpdate", "update": update})
+        except _RetryableError as exc:
+            session.ajax = None
+            if exc.blocked:
+                await self._drop_session(region, session)  # the block sticks to the cookies
+                raise BlockedPageError(f"probe blocked by Imperva/Incapsula: {exc}") from None
+            raise FetchError(f"probe of {_safe_url(target.url)} failed: {exc}") from None
+        return _probe_answer(text, target.url)
+
     async def _with_retries(
         self, region: str, target: str, attempt: Callable[[_RegionSession], Awaitable[_T]]
     ) -> _T:
@@ -360,6 +396,10 @@ class DtekFetcher:
         target = session.ajax
         if target is None:
             raise FetchError(f"the {region} page gives no CSRF token or same-site ajaxUrl for AJAX calls")
+        return _json_object(await self._send_xhr(session, target, form), target.url)
+
+    async def _send_xhr(self, session: _RegionSession, target: _AjaxTarget, form: Mapping[str, str]) -> str:
+        """POSTs ``form`` as the page's jQuery does: its cookies, CSRF token (header and form field)."""
         body = urlencode({**form, target.csrf_param: target.csrf_token}).encode()
         headers = {
             **XHR_HEADERS,
@@ -375,7 +415,7 @@ class DtekFetcher:
             # Most likely an expired or refused token: the next call starts from a fresh page.
             session.ajax = None
             raise
-        return _json_object(response.text, target.url)
+        return response.text
 
     async def _session(self, region: str) -> _RegionSession:
         session = self._sessions.get(region)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from common.clock import KYIV, as_kyiv
-from common.dtek.parse import HOUR_VALUES
+from common.dtek.parse import HOUR_VALUES, update_text
 from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 _VALUE_OF_PAIR = {pair: value for value, pair in HOUR_VALUES.items()}
@@ -51,7 +51,7 @@ def fact_object(schedule: RegionSchedule, *, today: date | None = None) -> dict[
     }
     return {
         "data": data or [],
-        "update": _update_text(schedule),
+        "update": update_text(schedule.updated),
         "today": day_timestamp(today) if today else None,
     }
 
@@ -68,7 +68,7 @@ def preset_object(schedule: RegionSchedule) -> dict[str, Any]:
         "time_zone": {str(h + 1): [f"{h:02}-{h + 1:02}", f"{h:02}:00", f"{h + 1:02}:00"] for h in range(24)},
         "time_type": {"yes": "Світло є", "no": "Світла немає", "maybe": "Можливо відключення"},
         "data": plan,
-        "updateFact": _update_text(schedule),
+        "updateFact": update_text(schedule.updated),
     }
 
 
@@ -130,10 +130,6 @@ function onAnswer(answer) {{
 </body>
 </html>
 """
-
-
-def _update_text(schedule: RegionSchedule) -> str | None:
-    return schedule.updated.astimezone(KYIV).strftime("%d.%m.%Y %H:%M") if schedule.updated else None
 
 
 def _json(value: Any, *, ascii_only: bool = False) -> str:

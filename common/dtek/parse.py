@@ -54,6 +54,15 @@ class ParsedPage:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedUpdate:
+    """A ``checkDisconUpdate`` answer that says the data changed: the new schedule and its update text."""
+
+    schedule: RegionSchedule
+    update: str | None  # the answer's fact.update, to send with the next probe
+    warnings: list[str] = field(default_factory=list)
+
+
 def is_block_page(html: str) -> bool:
     """Whether ``html`` is the anti-bot (Imperva/Incapsula) page rather than DTEK's own."""
     return "DisconSchedule" not in html and bool(_BLOCK_MARKERS.search(html))
@@ -106,6 +115,26 @@ def build_schedule(
         days=days,
         week=week,
     )
+
+
+def parse_update_answer(answer: Mapping[str, Any], *, region: str) -> ParsedUpdate:
+    """The schedule in a changed ``checkDisconUpdate`` answer (``result: true``), validated as a page's.
+
+    The answer must carry both ``fact`` and ``preset`` objects, as the page's own script expects: without
+    ``preset`` the weekly plan would silently vanish. ``MalformedDataError`` otherwise.
+    """
+    fact, preset = answer.get("fact"), answer.get("preset")
+    if not isinstance(fact, dict) or not isinstance(preset, dict):
+        raise MalformedDataError("checkDisconUpdate answer without fact and preset objects")
+    warnings = _Warnings()
+    schedule = build_schedule(fact=fact, preset=preset, region=region, warnings=warnings)
+    update = fact.get("update")
+    return ParsedUpdate(schedule, update if isinstance(update, str) else None, warnings.messages())
+
+
+def update_text(updated: datetime | None) -> str | None:
+    """DTEK's ``fact.update`` text (``DD.MM.YYYY HH:MM``, Kyiv time) of an update time."""
+    return updated.astimezone(KYIV).strftime(_UPDATE_FORMAT) if updated is not None else None
 
 
 class _Warnings:

@@ -159,10 +159,17 @@ class ScheduleWriter(Database):
         streets: Mapping[str, Sequence[str]] | None,
         fetched_at: datetime,
         duration_seconds: float,
+        outcome: str = OUTCOME_OK,
+        note: str | None = None,
     ) -> SaveResult:
-        """Stores one successful scrape. ``streets=None`` keeps the stored streets."""
+        """Stores one successful scrape. ``streets=None`` keeps the stored streets.
+
+        Data from elsewhere than a page (the change probe) is logged under its own ``outcome`` with a
+        ``note`` in the log's error column, which the schema requires of every outcome but "ok"."""
         if not schedule.region:
             raise ValueError("cannot save a schedule without a region")
+        if (outcome == OUTCOME_OK) != (note is None):
+            raise ValueError(f"a note goes with every outcome but {OUTCOME_OK!r}, and only then")
         region = schedule.region
         schedule = _normalised(schedule)
         content_hash = schedule.content_hash()
@@ -184,8 +191,8 @@ class ScheduleWriter(Database):
                 await self._save_streets(region, streets, fetched)
             await self._db.execute(
                 "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
-                " VALUES (?, ?, ?, ?, NULL, ?)",
-                (region, started, duration_seconds, OUTCOME_OK, version),
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (region, started, duration_seconds, outcome, note, version),
             )
         return SaveResult(region, version, changed, changed_days)
 
@@ -193,13 +200,24 @@ class ScheduleWriter(Database):
         self, region: str, *, started_at: datetime, duration_seconds: float, kind: str, error: str
     ) -> None:
         """Logs a failed scrape. Never touches the stored schedule: bots keep serving the last good data."""
+        await self.record_outcome(
+            region, started_at=started_at, duration_seconds=duration_seconds, kind=kind, note=error
+        )
+
+    async def record_outcome(
+        self, region: str, *, started_at: datetime, duration_seconds: float, kind: str, note: str
+    ) -> None:
+        """Logs an attempt that stored nothing (a failure, or a probe that found no change) under ``kind``,
+        with ``note`` in the log's error column. Never touches the stored schedule."""
         if not kind or kind == OUTCOME_OK:
-            raise ValueError(f"a failure needs an error kind other than {OUTCOME_OK!r}, got {kind!r}")
+            raise ValueError(
+                f"a log entry without data needs an error kind other than {OUTCOME_OK!r}, got {kind!r}"
+            )
         async with self._lock:
             await self._db.execute(
                 "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
                 " VALUES (?, ?, ?, ?, ?, (SELECT version FROM region_state WHERE region = ?))",
-                (region, to_text(started_at), duration_seconds, kind, error, region),
+                (region, to_text(started_at), duration_seconds, kind, note, region),
             )
 
     async def prune_history(self, before: datetime) -> int:
