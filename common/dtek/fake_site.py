@@ -147,9 +147,11 @@ class FakeDtekSite(LocalServer):
     async def _ajax(self, request: web.Request) -> web.Response:
         region = request.match_info["region"]
         self.ajax_calls[region] += 1
+        form = await request.post()
+        if form.get("method") == "checkDisconUpdate":
+            self.probe_calls[region] += 1  # every one, refused or not: what the request budget counts
         if region in self.blocked:
             return _block_page()
-        form = await request.post()
         if not self._csrf_ok(request, form, region):
             self.ajax_rejected[region] += 1
             return web.Response(text="Unable to verify your data submission.", status=400)
@@ -166,7 +168,6 @@ class FakeDtekSite(LocalServer):
 
     def _probe(self, region: str, update: object) -> web.Response:
         """Like DTEK: ``result: false`` while ``update`` is the served data's ``fact.update``, else the data."""
-        self.probe_calls[region] += 1
         if region in self.probe_text:
             return web.Response(text=self.probe_text[region], content_type="text/html")
         if region not in self.pages:
