@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cachetools import TTLCache
 
 from common.clock import Now, as_utc
-from common.dtek.errors import DtekError
+from common.dtek.errors import BlockedPageError, DtekError
 from common.dtek.fetch import DtekFetcher
-from common.dtek.parse import Streets, parse_page
+from common.dtek.parse import Streets, parse_page, parse_update_answer, update_text
 from common.metrics import Metrics
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
@@ -124,25 +124,88 @@ class SharedDbLoader:
 class PageFetcher(Protocol):
     async def fetch_page(self, region: str) -> str: ...
 
+    async def check_update(self, region: str, update: str) -> dict[str, Any] | None: ...
+
     async def aclose(self) -> None: ...
 
 
+# How long a loaded page's session serves the change probe; then the page is loaded again, which renews the
+# session and the street list (the probe's answer carries neither).
+SESSION_MAX_AGE_SECONDS = 2 * 3600.0
+
+
+@dataclass(slots=True)
+class _Held:
+    snapshot: Snapshot
+    update: str | None  # DTEK's fact.update of the data held: what the probe sends
+    page_loaded: float  # clock time of the page load whose session the probe uses
+
+
 class ScrapeLoader:
-    """Scrapes DTEK itself (standalone mode); the parse runs in a thread to keep the event loop free."""
+    """Scrapes DTEK itself (standalone mode); the parse runs in a thread to keep the event loop free.
+
+    With ``session_max_age_seconds`` above 0, a load within that time of the last page load asks DTEK's
+    change probe (``checkDisconUpdate``, a tiny request on the page's session) instead of reloading the
+    800 KB page, as the service does between its full scrapes. A probe that fails other than by a block
+    falls back to loading the page; a block is not worth a second request and fails the load.
+    """
 
     mode = "standalone"
 
-    def __init__(self, fetcher: PageFetcher, *, now: Now) -> None:
+    def __init__(
+        self,
+        fetcher: PageFetcher,
+        *,
+        now: Now,
+        session_max_age_seconds: float = 0.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self._fetcher = fetcher
         self._now = now
+        self._session_max_age = session_max_age_seconds
+        self._clock = clock
         self._streets: dict[str, Streets] = {}
+        self._held: dict[str, _Held] = {}
 
     async def load(self, region: str) -> Snapshot:
+        held = self._held.get(region)
+        if held is not None and self._clock() - held.page_loaded < self._session_max_age:
+            probed = await self._probe(region, held)
+            if probed is not None:
+                return probed
+        return await self._load_page(region)
+
+    async def _load_page(self, region: str) -> Snapshot:
+        loaded = self._clock()
         html = await self._fetcher.fetch_page(region)
         page = await asyncio.to_thread(parse_page, html, region=region)
         if page.streets is not None:
             self._streets[region] = page.streets
-        return Snapshot(page.schedule, page.schedule.content_hash(), self._now())
+        snapshot = Snapshot(page.schedule, page.schedule.content_hash(), self._now())
+        self._held[region] = _Held(snapshot, update_text(page.schedule.updated), loaded)
+        return snapshot
+
+    async def _probe(self, region: str, held: _Held) -> Snapshot | None:
+        """The data after a probe; None when the page must be loaded instead."""
+        if held.update is None:
+            return None
+        try:
+            answer = await self._fetcher.check_update(region, held.update)
+            if answer is None:  # no session left to ask with
+                return None
+            if not answer["result"]:
+                held.snapshot = replace(held.snapshot, fetched_at=self._now())  # confirmed current
+                return held.snapshot
+            parsed = parse_update_answer(answer, region=region)
+        except BlockedPageError:
+            raise
+        except DtekError as exc:
+            log.warning("probe region=%s failed, loading the page instead: %s", region, exc)
+            return None
+        held.snapshot = Snapshot(parsed.schedule, parsed.schedule.content_hash(), self._now())
+        held.update = parsed.update or held.update
+        log.info("probe region=%s outcome=changed update=%s", region, held.update)
+        return held.snapshot
 
     async def version(self, region: str) -> str | None:
         return None  # only a new scrape can tell; the cache's TTL decides when that happens
@@ -298,7 +361,9 @@ def create_source(settings: SourceSettings, *, now: Now, metrics: Metrics | None
     if settings.schedule_db_url:
         loader = SharedDbLoader(database_path(settings.schedule_db_url), now=now)
     else:
-        loader = ScrapeLoader(DtekFetcher(settings), now=now)
+        # The probe replaces page loads within a session's life, unless DTEK_PROBE_INTERVAL_SECONDS=0.
+        probing = SESSION_MAX_AGE_SECONDS if settings.dtek_probe_interval_seconds > 0 else 0.0
+        loader = ScrapeLoader(DtekFetcher(settings), now=now, session_max_age_seconds=probing)
     return CachedSource(
         loader,
         ttl_seconds=settings.cache_duration_minutes * 60,

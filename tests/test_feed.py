@@ -118,10 +118,12 @@ async def test_standalone_refresh_feeds_the_same_watcher(tmp_path: Path) -> None
         source = create_source(settings, now=lambda: NOW)
         feed = ChangeFeed(source, Watcher(bot_db, now=lambda: NOW), ["kem"])
         assert await feed.poll() == []
-        site.publish(base)
+        assert base.updated is not None
+        site.publish(replace(base, updated=base.updated + timedelta(hours=1)))  # DTEK dates each change
         assert await feed.poll() == []  # still cached: the bot does not scrape before the TTL ends
         await source.refresh("kem")
         events = await feed.poll()
         assert {e.kind for e in events} == {EventKind.PUBLISHED}
-        assert site.hits["kem"] == 2
+        # One request to DTEK: the change probe on the page's session, not a second page load.
+        assert (site.hits["kem"], site.probe_calls["kem"]) == (1, 1)
         await source.aclose()

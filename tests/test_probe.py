@@ -247,3 +247,10 @@ async def test_failed_probes_back_off(running: Running) -> None:
 async def test_a_zero_interval_turns_the_probe_off(running: Running) -> None:
     await wait_until(lambda: running.site.hits["kem"] >= 2, timeout=10)
     assert running.site.probe_calls["kem"] == 0
+
+
+@pytest.mark.parametrize("running", [(1.3, False, 0.025)], indirect=True)
+async def test_no_probe_comes_right_before_a_full_scrape(running: Running) -> None:
+    # A probe due 1.43 s after the page (1.3 s + 10 % jitter) would come 0.07 s before the next one at 1.5 s.
+    await wait_until(lambda: running.site.hits["kem"] >= 2, timeout=10)
+    assert running.site.probe_calls["kem"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -331,3 +332,37 @@ def test_snapshot_age_across_the_repeated_autumn_hour() -> None:
     first_pass = datetime(2026, 10, 25, 3, 50, tzinfo=KYIV)  # 00:50 UTC
     snapshot = Snapshot(RegionSchedule(region="kem", updated=None), "1", first_pass)
     assert snapshot.age(datetime(2026, 10, 25, 3, 20, tzinfo=KYIV, fold=1)) == timedelta(minutes=30)
+
+
+async def test_standalone_probes_instead_of_reloading_the_page_while_the_session_is_fresh() -> None:
+    async with FakeDtekSite() as site:
+        first = sample_schedule("kem", TODAY)
+        site.publish(first, streets=SAMPLE_STREETS)
+        fetcher = DtekFetcher(
+            DtekSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
+        )
+        clock = FakeClock()
+        loader = ScrapeLoader(fetcher, now=lambda: NOW, session_max_age_seconds=7200, clock=clock)
+        source = cached(loader, clock)
+        assert (await loaded(source.get("kem"))).version == first.content_hash()
+        clock.seconds += 1801  # the cache expires: a probe, not the page
+        assert (await loaded(source.get("kem"))).version == first.content_hash()
+        assert (site.hits["kem"], site.probe_calls["kem"]) == (1, 1)
+
+        assert first.updated is not None
+        changed = replace(first, updated=first.updated + timedelta(hours=1), days={})
+        site.publish(changed)
+        clock.seconds += 1801
+        assert (await loaded(source.get("kem"))).version == changed.content_hash()
+        assert (site.hits["kem"], site.probe_calls["kem"]) == (1, 2)
+        assert await source.streets("kem") == SAMPLE_STREETS  # from the page, kept
+
+        site.expire_sessions()  # a stale token: the probe gets 400, the page is loaded instead
+        clock.seconds += 1801
+        assert (await loaded(source.get("kem"))).version == changed.content_hash()
+        assert (site.hits["kem"], site.probe_calls["kem"]) == (2, 3)
+
+        clock.seconds += 7201  # the session is too old to probe with: the page again
+        await source.get("kem")
+        assert (site.hits["kem"], site.probe_calls["kem"]) == (3, 3)
+        await source.aclose()
