@@ -339,6 +339,29 @@ async def test_failure_needs_an_error_kind(writer: ScheduleWriter) -> None:
         await writer.record_failure("kem", started_at=T0, duration_seconds=1, kind="ok", error="x")
 
 
+async def test_data_from_a_probe_is_logged_under_its_own_outcome(
+    writer: ScheduleWriter, db_path: Path
+) -> None:
+    await save(writer, BASE)
+    result = await writer.save(
+        make_schedule({D1: {"GPV1.1": OFF}}),
+        streets=None,
+        fetched_at=T0 + timedelta(minutes=5),
+        duration_seconds=0.1,
+        outcome="probe-changed",
+        note="DTEK's update 18.12.2025 20:00 -> 18.12.2025 20:05",
+    )
+    assert (result.version, result.changed) == (2, True)
+    with pytest.raises(ValueError, match="note"):
+        await writer.save(BASE, streets=None, fetched_at=T0, duration_seconds=1, outcome="probe-changed")
+    with pytest.raises(ValueError, match="note"):
+        await writer.save(BASE, streets=None, fetched_at=T0, duration_seconds=1, note="x")
+    async with await ScheduleReader.open(db_path) as reader:
+        newest = (await reader.recent_scrapes("kem", limit=1))[0]
+    assert (newest.outcome, newest.version) == ("probe-changed", 2)
+    assert "20:05" in (newest.error or "")
+
+
 async def test_recent_scrapes_newest_first_with_limit(writer: ScheduleWriter, db_path: Path) -> None:
     for minutes in (0, 30, 60):
         await save(writer, BASE, T0 + timedelta(minutes=minutes))
