@@ -254,3 +254,12 @@ async def test_no_probe_comes_right_before_a_full_scrape(running: Running) -> No
     # A probe due 1.43 s after the page (1.3 s + 10 % jitter) would come 0.07 s before the next one at 1.5 s.
     await wait_until(lambda: running.site.hits["kem"] >= 2, timeout=10)
     assert running.site.probe_calls["kem"] == 0
+
+
+async def test_without_a_page_session_a_probe_sends_nothing() -> None:
+    async with FakeDtekSite() as site:
+        site.publish(FIRST)
+        settings = ServiceSettings(dtek_url_template=site.url_template, _env_file=None)
+        async with DtekFetcher(settings) as fetcher:
+            assert await fetcher.check_update("kem", "23.11.2026 07:30") is None
+    assert (site.hits["/"], site.hits["kem"], site.ajax_calls["kem"]) == (0, 0, 0)  # not even a warm-up
