@@ -7,7 +7,8 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -252,3 +253,29 @@ async def test_invalid_settings_are_one_clear_line(service: Service) -> None:
     assert code == 2
     assert "SCHEDULE_DB_URL" in err
     assert "hunter2" not in err
+
+
+async def test_the_running_service_picks_up_a_change_by_probe(
+    site: FakeDtekSite, service: Service, tmp_path: Path
+) -> None:
+    service.env |= {
+        "DTEK_REGIONS": "kem",
+        "SCRAPE_INTERVAL_MINUTES": "0.5",
+        "DTEK_PROBE_INTERVAL_SECONDS": "0.3",
+    }
+    db = Path(service.env["SCHEDULE_DB_URL"].removeprefix("sqlite:///"))
+    async with Programs(tmp_path / "logs") as programs:
+        process = await programs.start("service", service.command(), service.env)
+        await wait_until(lambda: site.probe_calls["kem"] >= 1, timeout=20, interval=0.05)
+        first = sample_schedule("kem", TODAY)
+        assert first.updated is not None
+        site.publish(replace(first, updated=first.updated + timedelta(hours=1), days={}))
+
+        async def second_version() -> bool:
+            async with await ScheduleReader.open(db) as reader:
+                return (await reader.versions()).get("kem") == 2
+
+        await wait_until(second_version, timeout=20, interval=0.1)
+        assert site.hits["kem"] == 1  # by probe, well before the next page load (30 s)
+        assert await process.stop() == 0
+    assert "probe region=kem outcome=changed" in process.output
