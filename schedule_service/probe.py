@@ -155,8 +155,12 @@ class ProbeScheduler:
         """A cycle ended now: successfully scraped regions are probed afresh with their new data."""
         ended = self._clock()
         for index, outcome in enumerate(outcomes):
-            state = self._regions.get(outcome.region)
-            if outcome.ok and outcome.update is not None:
+            if not outcome.ok:
+                state = self._regions.get(outcome.region)
+            elif outcome.update is None:  # a page without an update time: nothing for a probe to send
+                self._regions.pop(outcome.region, None)
+                continue
+            else:
                 # The page renewed the session: start again from the plain interval.
                 state = self._regions[outcome.region] = _RegionState(outcome.update, self._interval, 0.0)
             if state is not None:

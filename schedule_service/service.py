@@ -51,7 +51,7 @@ async def run_service(
         "service started: regions=%s interval=%.0f min probe=%s",
         ",".join(settings.dtek_regions),
         interval / 60,
-        f"{settings.dtek_probe_interval_seconds:.0f} s" if probes.enabled else "off",
+        f"{settings.dtek_probe_interval_seconds:g} s" if probes.enabled else "off",
     )
     while not stop.is_set():
         started = time.monotonic()
