@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from common.clock import KYIV
 from common.dtek.errors import BlockedPageError, MalformedDataError, NoScheduleDataError
 from common.dtek.fake_site import BLOCK_PAGE, sample_schedule
-from common.dtek.page_builder import build_page, page_html
+from common.dtek.page_builder import build_page, page_html, paragraphs
 from common.dtek.parse import HOUR_VALUES, is_block_page, parse_page
+from common.notices import KNOWN_FLAGS, PageNotices, same_announcement
 from common.schedule import RegionSchedule
 
 DNEM_18_GPV11 = "----++++++++++++++--------------+++++++-------++"
@@ -297,3 +298,68 @@ def schedules(draw: st.DrawFn) -> RegionSchedule:
 def test_round_trip_through_a_page(schedule: RegionSchedule) -> None:
     parsed = parse_page(build_page(schedule)).schedule
     assert parsed.to_canonical() == schedule.to_canonical()
+
+
+# --- what DTEK announces -------------------------------------------------------------------------
+
+
+def test_dnem_capture_announcement_and_flags(capture: Callable[[str], str]) -> None:
+    notices = parse_page(capture("dnem-2025-12-18.html")).notices
+    assert notices.announcement is not None
+    lines = notices.announcement.split("\n")
+    # Markup (<strong>) dropped, the trailing spaces gone, one line per paragraph.
+    assert lines[0] == (
+        "За наказом НЕК Укренерго 18 грудня з 00:00 до 24:00 діятимуть стабілізаційні відключення електроенергії."
+    )
+    assert len(lines) == 3
+    assert lines[2] == "Дякуємо за ваше розуміння та підтримку!"
+    assert dict(notices.flags) == {name: True for name in KNOWN_FLAGS}
+    assert notices.plan_in_force
+
+
+def test_second_capture_has_the_same_announcement(capture: Callable[[str], str]) -> None:
+    first = parse_page(capture("dnem-2025-12-18.html")).notices
+    second = parse_page(capture("dnem-2025-12-18-b.html")).notices
+    assert first == second
+
+
+def test_legacy_capture_has_no_notices(capture: Callable[[str], str]) -> None:
+    notices = parse_page(capture("kem-2022-12-23-legacy.html")).notices
+    assert notices == PageNotices()
+    assert notices.plan_in_force  # a page that does not say shows its plan
+
+
+def test_generated_announcement_and_flags() -> None:
+    schedule = sample_schedule("kem", date(2026, 8, 21))
+    html = build_page(
+        schedule,
+        announcement=paragraphs("Стабілізаційні відключення\nне застосовуються.\n\nДякуємо!"),
+        flags={"showTablePlan": False, "showTableFact": True},
+    )
+    notices = parse_page(html).notices
+    assert notices.announcement == "Стабілізаційні відключення\nне застосовуються.\nДякуємо!"
+    assert dict(notices.flags) == {"showTablePlan": False, "showTableFact": True}
+    assert not notices.plan_in_force
+
+
+def test_announcement_markup_and_whitespace_are_dropped() -> None:
+    html = build_page(
+        sample_schedule("kem", date(2026, 8, 21)),
+        announcement="\n  <p>За  наказом <strong>з&nbsp;00:00</strong>\n до 24:00 &amp; далі</p><p> </p>"
+        "<script>var x = 1;</script>Рядок<br>другий<ul><li>пункт</li></ul>",
+    )
+    assert parse_page(html).notices.announcement == "За наказом з 00:00 до 24:00 & далі\nРядок\nдругий\nпункт"
+
+
+@pytest.mark.parametrize("announcement", [None, "", "<p>  </p>"])
+def test_no_or_empty_announcement(announcement: str | None) -> None:
+    html = build_page(sample_schedule("kem", date(2026, 8, 21)), announcement=announcement)
+    notices = parse_page(html).notices
+    assert notices.announcement is None
+    assert notices.plan_in_force
+
+
+def test_same_announcement_ignores_spacing() -> None:
+    assert same_announcement("Текст  один\nдва", " Текст один два ")
+    assert not same_announcement("Текст один", "Текст два")
+    assert same_announcement(None, "")

@@ -94,12 +94,22 @@ class FakeDtekSite(LocalServer):
         streets: Mapping[str, Sequence[str]] | None = None,
         houses: Mapping[tuple[str, str], Mapping[str, Sequence[str]]] | None = None,
         today: date | None = None,
+        announcement: str | None = None,
+        flags: Mapping[str, bool] | None = None,
     ) -> None:
-        """Serves ``schedule``'s page; ``houses`` ((settlement, street) -> house -> groups) feeds the lookup."""
+        """Serves ``schedule``'s page; ``houses`` ((settlement, street) -> house -> groups) feeds the lookup;
+        ``announcement`` (the modal's HTML) and ``flags`` as in ``build_page``."""
         region = schedule.region
         if not region:
             raise ValueError("the schedule needs a region to be published")
-        self.pages[region] = build_page(schedule, streets=streets, today=today, ajax_url=f"/{region}/ua/ajax")
+        self.pages[region] = build_page(
+            schedule,
+            streets=streets,
+            today=today,
+            ajax_url=f"/{region}/ua/ajax",
+            announcement=announcement,
+            flags=flags,
+        )
         for (settlement, street), groups in (houses or {}).items():
             self.houses[region, settlement, street] = {house: list(g) for house, g in groups.items()}
 

@@ -6,6 +6,7 @@ text here is ours: no real capture is copied.
 
 from __future__ import annotations
 
+import html
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 from common.clock import KYIV, as_kyiv
 from common.dtek.parse import HOUR_VALUES, update_text
+from common.notices import KNOWN_FLAGS
 from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 _VALUE_OF_PAIR = {pair: value for value, pair in HOUR_VALUES.items()}
@@ -79,8 +81,12 @@ def build_page(
     today: date | None = None,
     legacy: bool = False,
     ajax_url: str = "/ua/ajax",
+    announcement: str | None = None,
+    flags: Mapping[str, bool] | None = None,
 ) -> str:
-    """A full shutdowns page for ``schedule``; ``legacy`` gives the 2022 layout (only ``preset``)."""
+    """A full shutdowns page for ``schedule``; ``legacy`` gives the 2022 layout (only ``preset``, no flags,
+    no announcement). ``announcement`` is the attention modal's HTML (see :func:`paragraphs`); ``flags``
+    override the ``show*`` flags, all true by default as on the real pages."""
     street_lists = {k: list(v) for k, v in (streets or {}).items()}
     if legacy:
         return page_html(
@@ -89,6 +95,7 @@ def build_page(
             preset=preset_object(schedule),
             streets=sorted({s for names in street_lists.values() for s in names}),
             ajax_url=ajax_url,
+            flags={},
         )
     return page_html(
         region=schedule.region or "kem",
@@ -96,15 +103,32 @@ def build_page(
         preset=preset_object(schedule),
         streets=street_lists,
         ajax_url=ajax_url,
+        announcement=announcement,
+        flags=flags,
     )
 
 
-def page_html(*, region: str, fact: Any, preset: Any, streets: Any, ajax_url: str = "/ua/ajax") -> str:
-    """A page around raw DTEK objects (``None`` leaves an assignment out)."""
+def paragraphs(text: str) -> str:
+    """Plain text as the modal's HTML: one ``<p>`` per line, escaped."""
+    return "\n".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines() if line.strip())
+
+
+def page_html(
+    *,
+    region: str,
+    fact: Any,
+    preset: Any,
+    streets: Any,
+    ajax_url: str = "/ua/ajax",
+    announcement: str | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> str:
+    """A page around raw DTEK objects (``None`` leaves an assignment out); ``flags`` None: all true."""
+    shown = {name: True for name in KNOWN_FLAGS} if flags is None else dict(flags)
     lines = [f"DisconSchedule.streets = {_json(streets)}"]
     if preset is not None:
         lines.append(f"DisconSchedule.preset = {_json(preset, ascii_only=True)}")
-    lines.append("DisconSchedule.showCurOutage = true")
+    lines.extend(f"DisconSchedule.{name} = {'true' if on else 'false'}" for name, on in shown.items())
     if fact is not None:
         lines.append(f"DisconSchedule.fact = {_json(fact)}")
     data_script = "\n".join(lines)
@@ -118,7 +142,7 @@ def page_html(*, region: str, fact: Any, preset: Any, streets: Any, ajax_url: st
 <title>Відключення (тестова сторінка)</title>
 </head>
 <body>
-<main><h1>Графік відключень</h1><div id="discon-table"></div></main>
+{_modal(announcement)}<main><h1>Графік відключень</h1><div id="discon-table"></div></main>
 <script>
 function onAnswer(answer) {{
     DisconSchedule.fact = answer.fact;
@@ -130,6 +154,17 @@ function onAnswer(answer) {{
 </body>
 </html>
 """
+
+
+def _modal(announcement: str | None) -> str:
+    if announcement is None:
+        return ""
+    return (
+        '<div class="m-attention micromodal-slide" id="modal-attention" aria-hidden="true">'
+        '<div class="modal__container"><div class="m-attention__body">'
+        f'<div class="m-attention__text">{announcement}</div>'
+        "</div></div></div>\n"
+    )
 
 
 def _json(value: Any, *, ascii_only: bool = False) -> str:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from common.clock import KYIV
 from common.dtek.errors import BlockedPageError, MalformedDataError, NoScheduleDataError
+from common.notices import PageNotices
 from common.schedule import SLOTS_PER_DAY, RegionSchedule
 
 Streets = dict[str, list[str]]
@@ -28,6 +29,11 @@ _BLOCK_MARKERS = re.compile(r"Incapsula\s+incident\s+ID|_Incapsula_Resource|Requ
 _ASSIGNMENT = re.compile(r"DisconSchedule\.(fact|preset|streets)\s*=\s*(?=[\[{])")
 _CSRF_REGION = re.compile(r"^_csrf-dtek-([a-z]+)$")
 _UPDATE_FORMAT = "%d.%m.%Y %H:%M"
+_FLAG = re.compile(r"DisconSchedule\.(show\w+)\s*=\s*(true|false)\b")
+_MODAL_ID = 'id="modal-attention"'
+_MODAL_WINDOW = 64_000  # characters after the modal's start; its text is a few paragraphs
+_BREAK = "\x00"
+_BLOCK_TAGS = ("p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table")
 
 # DTEK's value for one hour -> two half-hour slots.
 HOUR_VALUES: dict[str, str] = {
@@ -52,6 +58,7 @@ class ParsedPage:
     csrf_token: str | None = None
     ajax_url: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notices: PageNotices = field(default_factory=PageNotices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,40 @@ def parse_page(html: str, *, region: str | None = None) -> ParsedPage:
         csrf_token=meta.get("csrf-token"),
         ajax_url=meta.get("ajaxUrl"),
         warnings=warnings.messages(),
+        notices=parse_notices(html),
     )
+
+
+def parse_notices(html: str) -> PageNotices:
+    """The attention modal's text and the ``DisconSchedule.show*`` flags (each first assignment wins)."""
+    flags: dict[str, bool] = {}
+    for match in _FLAG.finditer(html):
+        flags.setdefault(match.group(1), match.group(2) == "true")
+    return PageNotices(announcement=_announcement(html), flags=flags)
+
+
+def _announcement(html: str) -> str | None:
+    """The modal's text as plain lines (one per paragraph), whitespace collapsed; None when empty or absent."""
+    found = html.find(_MODAL_ID)
+    if found < 0:
+        return None
+    # Parsing only the modal's neighbourhood: the whole 800 KB page would take far longer.
+    start = html.rfind("<", 0, found)
+    soup = BeautifulSoup(html[start : found + _MODAL_WINDOW], "html.parser")
+    text = soup.select_one("#modal-attention .m-attention__text")
+    if text is None:
+        return None
+    for tag in text.find_all(["script", "style"]):
+        tag.decompose()
+    # A marker, not "\n": the source's own line breaks inside a paragraph are mere whitespace.
+    for tag in text.find_all("br"):
+        tag.replace_with(_BREAK)
+    for tag in text.find_all(_BLOCK_TAGS):
+        if isinstance(tag, Tag):
+            tag.insert_before(_BREAK)
+            tag.insert_after(_BREAK)
+    lines = (" ".join(line.split()) for line in text.get_text().split(_BREAK))
+    return "\n".join(line for line in lines if line) or None
 
 
 def build_schedule(
