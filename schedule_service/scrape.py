@@ -65,7 +65,11 @@ async def scrape_region(
     duration = time.monotonic() - started
     fetched_at = now()
     result = await writer.save(
-        page.schedule, streets=page.streets, fetched_at=fetched_at, duration_seconds=duration
+        page.schedule,
+        streets=page.streets,
+        fetched_at=fetched_at,
+        duration_seconds=duration,
+        notices=page.notices,
     )
     outcome = "ok" if page.schedule.days else "nothing-published"
     detail = f"days={len(page.schedule.days)} groups={len(page.schedule.groups)} version={result.version}"

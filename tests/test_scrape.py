@@ -12,6 +12,7 @@ from common.asyncutil import Stopped, unless_stopped
 from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
+from common.dtek.page_builder import paragraphs
 from common.settings import DtekSettings
 from common.store import ScheduleReader, ScheduleWriter
 from schedule_service.scrape import scrape_cycle
@@ -72,3 +73,23 @@ async def test_a_stop_during_a_slow_page_ends_the_cycle_and_keeps_the_data(tmp_p
         stored = await reader.load("kem")
     assert stored is not None  # the good data stays
     assert stored.version == 1
+
+
+async def test_a_scrape_stores_what_dtek_announces(tmp_path: Path) -> None:
+    async with FakeDtekSite() as site:
+        site.publish(
+            sample_schedule("kem", NOW.date()),
+            announcement=paragraphs("Стабілізаційні відключення скасовано.\nДякуємо!"),
+            flags={"showTablePlan": False},
+        )
+        settings = DtekSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
+        path = tmp_path / "s.db"
+        async with DtekFetcher(settings) as fetcher, await ScheduleWriter.open(path) as writer:
+            await scrape_cycle(["kem"], fetcher=fetcher, writer=writer, spacing_seconds=0, now=lambda: NOW)
+    async with await ScheduleReader.open(path) as reader:
+        stored = await reader.load("kem")
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.announcement == "Стабілізаційні відключення скасовано.\nДякуємо!"
+    assert stored.notices.announced_at == NOW
+    assert not stored.notices.plan_in_force

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from common.clock import KYIV
+from common.notices import PageNotices
 from common.schedule import RegionSchedule
+from common.sqlite_base import open_migrated
 from common.store import (
     SCHEMA_VERSION,
     SaveResult,
@@ -24,6 +26,7 @@ from common.store import (
     StoredSchedule,
     database_path,
 )
+from common.store.sqlite import MIGRATIONS
 from tests.store_helpers.versions import schedule_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +163,7 @@ async def test_migrates_an_empty_file(empty_file: Path, db_path: Path) -> None:
         "streets",
         "changes",
         "scrapes",
+        "page_notices",
     } <= tables
 
 
@@ -461,3 +465,82 @@ async def test_prune_history_keeps_current_data(writer: ScheduleWriter, db_path:
         stored = await reader.load("kem")
     assert stored is not None
     assert stored.version == 2
+
+
+# --- what DTEK announces ---------------------------------------------------------------------------
+
+NOTICE = "За наказом НЕК Укренерго 18 грудня діятимуть\nстабілізаційні відключення."
+PLAN_OFF = {"showTablePlan": False, "showTableFact": True}
+
+
+async def save_notices(writer: ScheduleWriter, notices: PageNotices | None, at: datetime) -> None:
+    await writer.save(BASE, streets=None, fetched_at=at, duration_seconds=1.0, notices=notices)
+
+
+async def test_notices_are_stored_with_the_announcements_first_sighting(
+    writer: ScheduleWriter, db_path: Path
+) -> None:
+    await save_notices(writer, PageNotices(NOTICE, PLAN_OFF), T0)
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.notices == PageNotices(NOTICE, PLAN_OFF)
+    assert stored.notices.announced_at == T0
+    assert not stored.notices.plan_in_force
+
+    # Other spacing and line breaks: the same words, the first sighting stays; the new flags are kept.
+    respaced = " За  наказом НЕК Укренерго 18 грудня\nдіятимуть стабілізаційні відключення. "
+    await save_notices(writer, PageNotices(respaced, {"showTablePlan": True}), T0 + timedelta(hours=1))
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.announced_at == T0
+    assert stored.notices.announcement == respaced
+    assert stored.notices.plan_in_force
+
+    # New words: a new first sighting.
+    await save_notices(writer, PageNotices("Відключень не буде.", {}), T0 + timedelta(hours=2))
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.announced_at == T0 + timedelta(hours=2)
+
+
+async def test_notices_none_keeps_them_and_no_announcement_clears_its_time(
+    writer: ScheduleWriter, db_path: Path
+) -> None:
+    await save(writer, BASE)
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is None
+    await save_notices(writer, PageNotices(NOTICE, {}), T0)
+    await save_notices(writer, None, T0 + timedelta(hours=1))
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.announced_at == T0
+    await save_notices(writer, PageNotices(None, {}), T0 + timedelta(hours=2))
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert (stored.notices.announcement, stored.notices.announced_at) == (None, None)
+    # The same text again after a gap is a new announcement.
+    await save_notices(writer, PageNotices(NOTICE, {}), T0 + timedelta(hours=3))
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.notices is not None
+    assert stored.notices.announced_at == T0 + timedelta(hours=3)
+
+
+async def test_schema_1_file_gains_the_notices_table_and_keeps_its_data(db_path: Path) -> None:
+    db = await open_migrated(db_path, MIGRATIONS[:1], upgrade_hint="")
+    await ScheduleWriter(db).save(BASE, streets=None, fetched_at=T0, duration_seconds=1.0)
+    await db.close()
+    async with await ScheduleWriter.open(db_path) as writer:
+        await save_notices(writer, PageNotices(NOTICE, PLAN_OFF), T0 + timedelta(hours=1))
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    stored = await load(db_path)
+    assert stored is not None
+    assert stored.version == 1
+    assert stored.notices is not None
+    assert stored.notices.announcement == NOTICE

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import aiosqlite
 
+from common.notices import PageNotices, StoredNotices, same_announcement
 from common.schedule import RegionSchedule, group_sort_key
 from common.sqlite_base import (
     Database,
@@ -102,6 +103,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX scrapes_by_region_started ON scrapes (region, started_at)",
         "CREATE INDEX scrapes_by_started ON scrapes (started_at)",
     ),
+    (
+        # What DTEK says on the page; announced_at: when the current announcement text was first seen.
+        """CREATE TABLE page_notices (
+            region       TEXT PRIMARY KEY REFERENCES region_state (region),
+            announcement TEXT,
+            announced_at TEXT,
+            flags        TEXT NOT NULL,
+            saved_at     TEXT NOT NULL,
+            CHECK ((announcement IS NULL) = (announced_at IS NULL))
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -113,6 +125,7 @@ class StoredSchedule:
     content_hash: str
     fetched_at: datetime
     changed_at: datetime
+    notices: StoredNotices | None = None  # None: no scrape stored them yet
 
 
 @dataclass(frozen=True)
@@ -161,8 +174,10 @@ class ScheduleWriter(Database):
         duration_seconds: float,
         outcome: str = OUTCOME_OK,
         note: str | None = None,
+        notices: PageNotices | None = None,
     ) -> SaveResult:
-        """Stores one successful scrape. ``streets=None`` keeps the stored streets.
+        """Stores one successful scrape. ``streets=None`` keeps the stored streets, ``notices=None`` the
+        stored notices (the change probe's data carries none).
 
         Data from elsewhere than a page (the change probe) is logged under its own ``outcome`` with a
         ``note`` in the log's error column, which the schema requires of every outcome but "ok"."""
@@ -189,6 +204,8 @@ class ScheduleWriter(Database):
                 changed_days = await self._replace_content(region, schedule, version, content_hash, fetched)
             if streets is not None:
                 await self._save_streets(region, streets, fetched)
+            if notices is not None:
+                await self._save_notices(region, notices, fetched)
             await self._db.execute(
                 "INSERT INTO scrapes (region, started_at, duration_seconds, outcome, error, version)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -272,6 +289,33 @@ class ScheduleWriter(Database):
         )
         return len(history)
 
+    async def _save_notices(self, region: str, notices: PageNotices, saved: str) -> None:
+        """Replaces the region's notices; an announcement with the same words keeps its first-seen time."""
+        stored = await fetch_one(
+            self._db, "SELECT announcement, announced_at FROM page_notices WHERE region = ?", (region,)
+        )
+        announced_at = None
+        if notices.announcement is not None:
+            kept = (
+                stored is not None
+                and stored[0] is not None
+                and same_announcement(stored[0], notices.announcement)
+            )
+            announced_at = stored[1] if kept and stored is not None else saved
+        await self._db.execute(
+            "INSERT INTO page_notices (region, announcement, announced_at, flags, saved_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (region) DO UPDATE SET announcement = excluded.announcement,"
+            " announced_at = excluded.announced_at, flags = excluded.flags, saved_at = excluded.saved_at",
+            (
+                region,
+                notices.announcement,
+                announced_at,
+                json.dumps(dict(notices.flags), sort_keys=True),
+                saved,
+            ),
+        )
+
     async def _save_streets(self, region: str, streets: Mapping[str, Sequence[str]], saved: str) -> None:
         """Rewrites the street list only when its hash differs from the stored one (it is large)."""
         data = json.dumps({k: list(v) for k, v in streets.items()}, sort_keys=True, ensure_ascii=False)
@@ -325,6 +369,11 @@ class ScheduleReader(Database):
             week = await self._db.execute_fetchall(
                 "SELECT weekday, grp, slots FROM week_slots WHERE region = ? ORDER BY weekday, grp", (region,)
             )
+            notices = await fetch_one(
+                self._db,
+                "SELECT announcement, announced_at, flags FROM page_notices WHERE region = ?",
+                (region,),
+            )
         version, content_hash, updated, fetched_at, changed_at = state
         schedule = RegionSchedule(
             region=region,
@@ -333,7 +382,14 @@ class ScheduleReader(Database):
             days=_nested((date.fromisoformat(day), group, slots) for (day, group), slots in days.items()),
             week=_nested((weekday, group, slots) for weekday, group, slots in week),
         )
-        return StoredSchedule(schedule, version, content_hash, from_text(fetched_at), from_text(changed_at))
+        return StoredSchedule(
+            schedule,
+            version,
+            content_hash,
+            from_text(fetched_at),
+            from_text(changed_at),
+            _stored_notices(notices) if notices is not None else None,
+        )
 
     async def streets(self, region: str) -> dict[str, list[str]] | None:
         """Settlement -> street names as last published; None if no page ever carried them."""
@@ -399,6 +455,14 @@ def _nested(rows: Iterable[tuple[_Key, str, str]]) -> dict[_Key, dict[str, str]]
     for key, group, slots in rows:
         nested.setdefault(key, {})[group] = slots
     return nested
+
+
+def _stored_notices(row: Sequence[str | None]) -> StoredNotices:
+    announcement, announced_at, flags = row
+    return StoredNotices(
+        PageNotices(announcement, json.loads(flags or "{}")),
+        from_text(announced_at) if announced_at is not None else None,
+    )
 
 
 def _normalised(schedule: RegionSchedule) -> RegionSchedule:
