@@ -21,6 +21,7 @@ from common.dtek.errors import BlockedPageError, DtekError
 from common.dtek.fetch import DtekFetcher
 from common.dtek.parse import Streets, parse_page, parse_update_answer, update_text
 from common.metrics import Metrics
+from common.notices import PageNotices, StoredNotices, same_announcement
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.store import ScheduleReader, SchemaVersionError, database_path
@@ -39,6 +40,7 @@ class Snapshot:
     fetched_at: datetime  # when the data came from DTEK
     stale: bool = False  # the last refresh failed, or the data is older than the stale limit
     error: str | None = None  # why the last refresh failed
+    notices: StoredNotices | None = None  # what DTEK says on the page; None: not known
 
     def age(self, now: datetime) -> timedelta:
         # In UTC: two Kyiv times subtract as wall-clock times, an hour off across the autumn repeated hour.
@@ -101,7 +103,7 @@ class SharedDbLoader:
         stored = await reader.load(region) if reader else None
         if stored is None:
             return None
-        return Snapshot(stored.schedule, str(stored.version), stored.fetched_at)
+        return Snapshot(stored.schedule, str(stored.version), stored.fetched_at, notices=stored.notices)
 
     async def version(self, region: str) -> str | None:
         reader = await self._open()
@@ -166,6 +168,7 @@ class ScrapeLoader:
         self._clock = clock
         self._streets: dict[str, Streets] = {}
         self._held: dict[str, _Held] = {}
+        self._notices: dict[str, StoredNotices] = {}
 
     async def load(self, region: str) -> Snapshot:
         held = self._held.get(region)
@@ -181,9 +184,21 @@ class ScrapeLoader:
         page = await asyncio.to_thread(parse_page, html, region=region)
         if page.streets is not None:
             self._streets[region] = page.streets
-        snapshot = Snapshot(page.schedule, page.schedule.content_hash(), self._now())
+        fetched_at = self._now()
+        notices = self._seen(region, page.notices, fetched_at)
+        snapshot = Snapshot(page.schedule, page.schedule.content_hash(), fetched_at, notices=notices)
         self._held[region] = _Held(snapshot, update_text(page.schedule.updated), loaded)
         return snapshot
+
+    def _seen(self, region: str, notices: PageNotices, at: datetime) -> StoredNotices:
+        """The notices with the announcement's first sighting in this process (the shared DB's rule)."""
+        previous = self._notices.get(region)
+        announced_at = None
+        if notices.announcement is not None:
+            same = previous is not None and same_announcement(previous.announcement, notices.announcement)
+            announced_at = previous.announced_at if same and previous is not None else at
+        self._notices[region] = StoredNotices(notices, announced_at)
+        return self._notices[region]
 
     async def _probe(self, region: str, held: _Held) -> Snapshot | None:
         """The data after a probe; None when the page must be loaded instead."""
@@ -202,7 +217,11 @@ class ScrapeLoader:
         except DtekError as exc:
             log.warning("probe region=%s failed, loading the page instead: %s", region, exc)
             return None
-        held.snapshot = Snapshot(parsed.schedule, parsed.schedule.content_hash(), self._now())
+        # The probe's answer has no page: the notices stay those of the last page load.
+        notices = held.snapshot.notices
+        held.snapshot = Snapshot(
+            parsed.schedule, parsed.schedule.content_hash(), self._now(), notices=notices
+        )
         held.update = parsed.update or held.update
         log.info("probe region=%s outcome=changed update=%s", region, held.update)
         return held.snapshot

@@ -178,13 +178,22 @@ async def show_command(settings: ServiceSettings, args: argparse.Namespace, *, n
         return 0
     stale = as_utc(now) - as_utc(stored.fetched_at) > timedelta(minutes=2 * settings.scrape_interval_minutes)
     days = [args.date] if args.date else None
+    notices = stored.notices
     shown = render_schedule(
-        schedule, group, now=now, lang=args.lang, fetched_at=stored.fetched_at, stale=stale, days=days
+        schedule,
+        group,
+        now=now,
+        lang=args.lang,
+        fetched_at=stored.fetched_at,
+        stale=stale,
+        days=days,
+        announcement=notices.announcement if notices else None,
     )
     print(to_text(shown))
     if schedule.week and not args.date:
         print()
-        print(to_text(render_week(schedule, group, lang=args.lang)))
+        in_force = notices is None or notices.plan_in_force
+        print(to_text(render_week(schedule, group, lang=args.lang, in_force=in_force)))
     if args.png:
         _write_picture(args.png, schedule, group, now)
     return 0

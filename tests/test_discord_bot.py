@@ -15,6 +15,8 @@ import discord
 import pytest
 from pydantic import SecretStr
 
+from common.notices import PageNotices
+from common.store import ScheduleReader, StoredSchedule
 from discord_bot.app import main, run
 from discord_bot.bot import DiscordBot
 from tests.conftest import REPO_ROOT
@@ -49,6 +51,11 @@ COMMANDS = [
     "week",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def stored_kem(path: Path) -> StoredSchedule:
+    async with await ScheduleReader.open(path) as reader:
+        return known(await reader.load("kem"))
 
 
 def field_names(message: FakeMessage) -> list[str]:
@@ -432,3 +439,40 @@ def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> No
         == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
     )
     assert not (tmp_path / "data").exists()  # nothing opened
+
+
+# --- what DTEK announces -----------------------------------------------------------------------------------
+
+
+async def test_dteks_announcement_and_a_weekly_plan_not_in_force(
+    discord_fake: FakeDiscord, discord_world: DiscordWorld, discord_shared: SharedDb, tmp_path: Path
+) -> None:
+    writer, path = discord_shared
+    schedule = (await stored_kem(path)).schedule
+    notices = PageNotices(
+        "Стабілізаційні відключення скасовано.\nДякуємо за розуміння!", {"showTablePlan": False}
+    )
+    await writer.save(schedule, streets=None, fetched_at=NOW, duration_seconds=1.0, notices=notices)
+    settings = discord_settings(discord_fake, tmp_path, schedule_db_url=str(path))
+    async with start_bot(settings, Clock(NOW)):
+        alice, general = discord_world.alice, discord_world.general
+        week = await alice.invoke("week", channel=general, group="3.2")
+        await week.wait_for_response()
+        description = known(known(week.original).embed)["description"]
+        assert "Тижневий план можливих відключень — не діє зараз" in description
+        assert "ДТЕК зараз не показує тижневий план" in description
+
+        day = await alice.invoke("schedule", channel=general, group="3.2")
+        await day.wait_for_response()
+        description = known(known(day.original).embed)["description"]
+        assert "📢 ДТЕК: Стабілізаційні відключення скасовано." in description
+        assert "Повний текст — у /status." in description
+
+        status = await alice.invoke("status", channel=general)
+        await status.wait_for_response()
+        content = known(status.original).content
+        assert "⚠️ Київ: тижневий план ДТЕК не діє зараз." in content
+        assert (
+            "📢 Оголошення ДТЕК (Київ, з 23.11.2026 06:00):\nСтабілізаційні відключення скасовано.\nДякуємо за розуміння!"
+            in content
+        )

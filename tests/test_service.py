@@ -16,7 +16,7 @@ import pytest
 
 from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
-from common.dtek.page_builder import build_page
+from common.dtek.page_builder import build_page, paragraphs
 from common.schedule import RegionSchedule
 from common.store import ScheduleReader, SchemaVersionError
 from tests.conftest import REPO_ROOT, real_kyiv_now
@@ -101,6 +101,24 @@ async def test_show_rendered_text_and_picture(service: Service, tmp_path: Path) 
     assert "Today," in out
     assert "no power" in out
     assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_show_marks_a_suspended_plan_and_tells_dteks_announcement(
+    site: FakeDtekSite, service: Service
+) -> None:
+    site.publish(
+        sample_schedule("kem", TODAY),
+        announcement=paragraphs("Тижневі графіки призупинено.\nДякуємо!"),
+        flags={"showTablePlan": False},
+    )
+    assert (await service.run("--once"))[0] == 0
+    code, out, _ = await service.run("show", "3.2", "--region", "kem")
+    assert code == 0
+    assert "📢 ДТЕК: Тижневі графіки призупинено.\nПовний текст — у /status." in out
+    assert "Тижневий план можливих відключень — не діє зараз" in out
+    assert "⚠️ ДТЕК зараз не показує тижневий план на своєму сайті: цей план не діє." in out
+    code, out, _ = await service.run("show", "3.2", "--region", "kem", "--lang", "en")
+    assert "Weekly plan of possible outages — not in force now" in out
 
 
 async def test_show_bad_input(service: Service) -> None:

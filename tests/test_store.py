@@ -488,14 +488,15 @@ async def test_notices_are_stored_with_the_announcements_first_sighting(
     assert stored.notices.announced_at == T0
     assert not stored.notices.plan_in_force
 
-    # Other spacing and line breaks: the same words, the first sighting stays; the new flags are kept.
+    # Other spacing and line breaks: the same words, the first sighting (text and time) stays; the new
+    # flags are kept.
     respaced = " За  наказом НЕК Укренерго 18 грудня\nдіятимуть стабілізаційні відключення. "
     await save_notices(writer, PageNotices(respaced, {"showTablePlan": True}), T0 + timedelta(hours=1))
     stored = await load(db_path)
     assert stored is not None
     assert stored.notices is not None
     assert stored.notices.announced_at == T0
-    assert stored.notices.announcement == respaced
+    assert stored.notices.announcement == NOTICE
     assert stored.notices.plan_in_force
 
     # New words: a new first sighting.

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from common.clock import KYIV
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
+from common.notices import PageNotices
 from common.schedule import RegionSchedule
 from common.store import ScheduleWriter
 from tests.conftest import REPO_ROOT
@@ -546,3 +547,48 @@ def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> No
         == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
     )
     assert not (tmp_path / "t.db").exists()  # nothing opened
+
+
+# --- what DTEK announces ----------------------------------------------------------------------------
+
+
+async def test_dteks_announcement_and_a_weekly_plan_not_in_force_from_the_shared_db(
+    telegram: FakeTelegram, dtek: FakeDtekSite, shared: SharedDb, tmp_path: Path
+) -> None:
+    writer, path = shared
+    notices = PageNotices(
+        "За наказом НЕК Укренерго діятимуть\nстабілізаційні відключення.", {"showTablePlan": False}
+    )
+    await writer.save(
+        sample_schedule("kem", TODAY), streets=None, fetched_at=NOW, duration_seconds=1.0, notices=notices
+    )
+    bot = await start_bot(make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path)), Clock(NOW))
+    user = telegram.user(8101, language_code="en")
+    await user.send("/schedule 3.2")
+    photo = await user.wait_for_message(lambda m: m.photo is not None)
+    assert "📢 DTEK: За наказом НЕК Укренерго діятимуть" in known(photo.caption)
+    assert "Full text in /status." in known(photo.caption)
+    await user.press("📅 Week")
+    week = await user.wait_for_message(lambda m: "Weekly plan" in (m.caption or ""))
+    assert "Weekly plan of possible outages — not in force now" in known(week.caption)
+    await user.send("/status")
+    status = await user.wait_for_message("Mode:")
+    assert "⚠️ Kyiv: DTEK's weekly plan is not in force now." in known(status.text)
+    assert (
+        "📢 DTEK's announcement (Kyiv, since 23.11.2026 06:00):\n"
+        "За наказом НЕК Укренерго діятимуть\nстабілізаційні відключення."
+    ) in known(status.text)
+    await bot.stop()
+
+
+async def test_standalone_mode_reads_dteks_announcement_from_the_page(
+    telegram: FakeTelegram, dtek: FakeDtekSite, tmp_path: Path
+) -> None:
+    dtek.publish(sample_schedule("kem", TODAY), announcement="<p>Відключень <b>не буде</b>.</p>")
+    bot = await start_bot(make_settings(telegram, dtek, tmp_path), Clock(NOW))
+    user = telegram.user(8102)
+    await user.send("/status")
+    status = await user.wait_for_message("Режим:")
+    assert "📢 Оголошення ДТЕК (Київ, з 23.11.2026 06:00):\nВідключень не буде." in known(status.text)
+    assert "тижневий план" not in known(status.text)
+    await bot.stop()

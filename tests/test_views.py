@@ -16,8 +16,11 @@ from PIL import Image
 from common.botdb import Recipient
 from common.clock import KYIV
 from common.dtek.fake_site import SAMPLE_STREETS, FakeDtekSite, sample_schedule
+from common.dtek.page_builder import paragraphs
 from common.i18n import catalog
+from common.notices import PageNotices
 from common.render.picture import PictureCache
+from common.render.text import ANNOUNCEMENT_BRIEF_LIMIT, announcement_notes
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.source import CachedSource, SharedDbLoader, Snapshot, create_source
@@ -386,3 +389,120 @@ async def test_status_lines_per_region_with_age_update_time_and_freshness() -> N
         " DTEK updated: 23.11.2026 07:30. ⚠️ Data may be out of date.",
         "Mode: the schedule service's shared database. Dnipro: no data yet.",
     ]
+
+
+# --- what DTEK announces -----------------------------------------------------------------------------
+
+ANNOUNCEMENT = (
+    "За наказом НЕК Укренерго 24 листопада з 00:00 до 24:00 діятимуть стабілізаційні відключення.\n"
+    "Будь ласка, розумно споживайте електроенергію."
+)
+PLAN_OFF = {"showTablePlan": False, "showTableFact": True}
+
+
+@pytest.fixture
+async def announcing_source(tmp_path: Path, clock: Clock) -> AsyncIterator[CachedSource]:
+    """kem says something and has suspended its weekly plan; dnem says nothing."""
+    path = tmp_path / "schedules.db"
+    async with await ScheduleWriter.open(path) as writer:
+        announced = PageNotices(ANNOUNCEMENT, PLAN_OFF)
+        for region, notices in (("kem", announced), ("dnem", PageNotices(None, {}))):
+            await writer.save(
+                sample_schedule(region, TODAY),
+                streets=None,
+                fetched_at=NOW - timedelta(hours=1),
+                duration_seconds=1.0,
+                notices=notices,
+            )
+        await writer.save(  # the same words again later: still announced an hour ago
+            sample_schedule("kem", TODAY),
+            streets=None,
+            fetched_at=NOW,
+            duration_seconds=1.0,
+            notices=PageNotices(ANNOUNCEMENT.replace("\n", "  \n "), PLAN_OFF),
+        )
+    cached = CachedSource(
+        SharedDbLoader(path, now=clock), ttl_seconds=60, stale_after=timedelta(hours=2), now=clock
+    )
+    yield cached
+    await cached.aclose()
+
+
+async def test_a_suspended_weekly_plan_is_marked_not_in_force(announcing_source: CachedSource) -> None:
+    for lang in ("en", "uk"):
+        t = catalog(lang)
+        kem = await load_schedule_view(
+            announcing_source, "kem", "GPV3.2", ViewKind.WEEK, now=NOW, t=t, pictures=None
+        )
+        assert isinstance(kem, ScheduleView)
+        assert kem.rendered.lead == t("schedule.week_title_not_in_force")
+        assert kem.rendered.notes == (t("schedule.week_not_in_force"),)
+        dnem = await load_schedule_view(
+            announcing_source, "dnem", "GPV3.2", ViewKind.WEEK, now=NOW, t=t, pictures=None
+        )
+        assert isinstance(dnem, ScheduleView)
+        assert dnem.rendered.lead == t("schedule.week_title")
+        assert dnem.rendered.notes == ()
+    uk = catalog("uk")
+    assert uk("schedule.week_title_not_in_force").endswith("не діє зараз")
+
+
+async def test_the_announcement_in_brief_under_a_schedule(announcing_source: CachedSource) -> None:
+    kem = await load_schedule_view(
+        announcing_source, "kem", "GPV3.2", ViewKind.DAYS, now=NOW, t=EN, pictures=None
+    )
+    assert isinstance(kem, ScheduleView)
+    assert kem.rendered.notes[-2:] == (
+        "📢 DTEK: За наказом НЕК Укренерго 24 листопада з 00:00 до 24:00 діятимуть стабілізаційні відключення.",
+        "Full text in /status.",
+    )
+    dnem = await load_schedule_view(
+        announcing_source, "dnem", "GPV3.2", ViewKind.DAYS, now=NOW, t=EN, pictures=None
+    )
+    assert isinstance(dnem, ScheduleView)
+    assert not any("📢" in note for note in dnem.rendered.notes)
+
+
+def test_a_long_announcement_is_cut_at_a_word_under_a_schedule() -> None:
+    long_line = "слово " * 60
+    notes = announcement_notes(long_line.strip(), "uk")
+    assert notes[0].startswith("📢 ДТЕК: слово слово")
+    assert notes[0].endswith("слово…")
+    assert len(notes[0]) <= len("📢 ДТЕК: ") + ANNOUNCEMENT_BRIEF_LIMIT
+    assert notes[1] == "Повний текст — у /status."
+    assert announcement_notes("Коротко.", "uk") == ("📢 ДТЕК: Коротко.",)
+    assert announcement_notes(None, "uk") == ()
+
+
+async def test_status_has_the_full_announcement_since_its_first_sighting(
+    announcing_source: CachedSource,
+) -> None:
+    lines = await status_lines(announcing_source, "shared", ["kem", "dnem"], now=NOW, t=EN)
+    assert lines[1] == "⚠️ Kyiv: DTEK's weekly plan is not in force now."
+    assert lines[2] == f"📢 DTEK's announcement (Kyiv, since 23.11.2026 05:00):\n{ANNOUNCEMENT}"
+    assert len(lines) == 4  # dnem: its status line only
+    uk = await status_lines(announcing_source, "shared", ["kem"], now=NOW, t=catalog("uk"))
+    assert uk[1] == "⚠️ Київ: тижневий план ДТЕК не діє зараз."
+    assert uk[2].startswith("📢 Оголошення ДТЕК (Київ, з 23.11.2026 05:00):\nЗа наказом")
+
+
+async def test_standalone_mode_reads_the_announcement_from_the_page(clock: Clock) -> None:
+    async with FakeDtekSite() as site:
+        site.publish(sample_schedule("kem", TODAY), announcement=paragraphs(ANNOUNCEMENT), flags=PLAN_OFF)
+        settings = SourceSettings(dtek_url_template=site.url_template, dtek_retry_attempts=1, _env_file=None)
+        source = create_source(settings, now=clock)
+        first = await source.get("kem")
+        clock.value = NOW + timedelta(hours=1)
+        site.publish(  # other markup, the same words
+            sample_schedule("kem", TODAY), announcement=f"<div>{ANNOUNCEMENT}</div>", flags=PLAN_OFF
+        )
+        again = await source.refresh("kem")
+        await source.aclose()
+    assert first is not None
+    assert first.notices is not None
+    assert first.notices.announcement == ANNOUNCEMENT
+    assert first.notices.announced_at == NOW
+    assert not first.notices.plan_in_force
+    assert again is not None
+    assert again.notices is not None
+    assert again.notices.announced_at == NOW

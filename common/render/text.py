@@ -33,6 +33,8 @@ TELEGRAM_CAPTION_LIMIT = 1024
 DISCORD_FIELD_NAME_LIMIT = 256
 DISCORD_FIELD_VALUE_LIMIT = 1024
 DISCORD_MAX_FIELDS = 25
+ANNOUNCEMENT_BRIEF_LIMIT = 160  # under a schedule: the gist; /status has the full text
+ANNOUNCEMENT_FULL_LIMIT = 1200  # /status: several regions must still fit one Discord message
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +225,10 @@ def render_schedule(
     fetched_at: datetime | None = None,
     stale: bool = False,
     days: Iterable[date] | None = None,
+    announcement: str | None = None,
 ) -> Rendered:
-    """A group's schedule: the state now, then each day (by default today and later) with totals."""
+    """A group's schedule: the state now, then each day (by default today and later) with totals, and
+    DTEK's current ``announcement`` in brief at the end."""
     t = catalog(lang)
     today = now.astimezone(KYIV).date()
     wanted = sorted(days) if days is not None else [d for d in sorted(schedule.days) if d >= today]
@@ -239,11 +243,15 @@ def render_schedule(
         ),
         lead=now_line(schedule, group, now, lang) if published else t("schedule.nothing_published"),
         sections=sections,
-        notes=_notes(schedule, now, lang, fetched_at=fetched_at, stale=stale),
+        notes=(
+            *_notes(schedule, now, lang, fetched_at=fetched_at, stale=stale),
+            *announcement_notes(announcement, lang),
+        ),
     )
 
 
-def render_week(schedule: RegionSchedule, group: str, *, lang: str) -> Rendered:
+def render_week(schedule: RegionSchedule, group: str, *, lang: str, in_force: bool = True) -> Rendered:
+    """The weekly plan; when DTEK does not show it (``in_force`` false) it is marked "not in force now"."""
     t = catalog(lang)
     names = t.words("weekdays_full")
     sections = []
@@ -260,9 +268,28 @@ def render_week(schedule: RegionSchedule, group: str, *, lang: str) -> Rendered:
         title=t(
             "schedule.title", region=region_name(schedule.region, lang), group=schedule.group_name(group)
         ),
-        lead=t("schedule.week_title"),
+        lead=t("schedule.week_title") if in_force else t("schedule.week_title_not_in_force"),
         sections=tuple(sections),
+        notes=() if in_force else (t("schedule.week_not_in_force"),),
     )
+
+
+def announcement_notes(announcement: str | None, lang: str) -> tuple[str, ...]:
+    """DTEK's announcement in brief (its first line, cut), and where to read the rest when it was cut."""
+    if not announcement:
+        return ()
+    t = catalog(lang)
+    first = announcement.split("\n", 1)[0]
+    brief = _cut(first, ANNOUNCEMENT_BRIEF_LIMIT)
+    notes = [t("schedule.announcement", text=brief)]
+    if brief != announcement:
+        notes.append(t("schedule.announcement_more"))
+    return tuple(notes)
+
+
+def announcement_full(announcement: str, lang: str) -> str:
+    """The whole announcement (within a limit every platform's message takes)."""
+    return _cut(announcement, ANNOUNCEMENT_FULL_LIMIT)
 
 
 # --- notifications ---------------------------------------------------------------------------------
@@ -360,6 +387,15 @@ def _pack(pieces: list[str], separator: str, limit: int) -> list[str]:
         else:
             packed.append(piece)
     return packed
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary when it can be, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip() + "…"
 
 
 def _truncate(text: str, limit: int) -> str:

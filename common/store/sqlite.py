@@ -290,18 +290,16 @@ class ScheduleWriter(Database):
         return len(history)
 
     async def _save_notices(self, region: str, notices: PageNotices, saved: str) -> None:
-        """Replaces the region's notices; an announcement with the same words keeps its first-seen time."""
+        """Replaces the region's notices; an announcement with the same words is kept as first seen (text
+        and time), so that a change of spacing alone changes nothing."""
         stored = await fetch_one(
             self._db, "SELECT announcement, announced_at FROM page_notices WHERE region = ?", (region,)
         )
-        announced_at = None
-        if notices.announcement is not None:
-            kept = (
-                stored is not None
-                and stored[0] is not None
-                and same_announcement(stored[0], notices.announcement)
-            )
-            announced_at = stored[1] if kept and stored is not None else saved
+        announcement, announced_at = notices.announcement, None
+        if announcement is not None:
+            announced_at = saved
+            if stored is not None and stored[0] is not None and same_announcement(stored[0], announcement):
+                announcement, announced_at = stored[0], stored[1]
         await self._db.execute(
             "INSERT INTO page_notices (region, announcement, announced_at, flags, saved_at)"
             " VALUES (?, ?, ?, ?, ?)"
@@ -309,7 +307,7 @@ class ScheduleWriter(Database):
             " announced_at = excluded.announced_at, flags = excluded.flags, saved_at = excluded.saved_at",
             (
                 region,
-                notices.announcement,
+                announcement,
                 announced_at,
                 json.dumps(dict(notices.flags), sort_keys=True),
                 saved,

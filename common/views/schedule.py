@@ -89,8 +89,9 @@ def schedule_view(
     schedule = snapshot.schedule
     today = as_kyiv(now).date()
     tomorrow = today + timedelta(days=1)
+    notices = snapshot.notices
     if kind is ViewKind.WEEK:
-        rendered = render_week(schedule, group, lang=lang)
+        rendered = render_week(schedule, group, lang=lang, in_force=notices is None or notices.plan_in_force)
     else:
         rendered = render_schedule(
             schedule,
@@ -100,6 +101,7 @@ def schedule_view(
             fetched_at=snapshot.fetched_at,
             stale=snapshot.stale,
             days=_days(kind, today),
+            announcement=notices.announcement if notices else None,
         )
     return ScheduleView(
         region=region,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from common.clock import KYIV
 from common.i18n import Catalog
-from common.render.text import age_text, region_name
+from common.render.text import age_text, announcement_full, region_name
 from common.source import SourceUnavailable
 from common.views.lookup import SnapshotSource
 
@@ -15,7 +15,8 @@ from common.views.lookup import SnapshotSource
 async def status_lines(
     source: SnapshotSource, mode: str, regions: Iterable[str], *, now: datetime, t: Catalog
 ) -> list[str]:
-    """Per region (each once, in order): the mode, the data's age, DTEK's update time, stale or fresh."""
+    """Per region (each once, in order): the mode, the data's age, DTEK's update time, stale or fresh;
+    then what DTEK says: the weekly plan not in force, its announcement in full."""
     mode_text = t(f"bot.mode_{mode}")
     lines = []
     for region in dict.fromkeys(regions):
@@ -36,4 +37,21 @@ async def status_lines(
                 stale=t("bot.status_stale") if snapshot.stale else t("bot.status_fresh"),
             )
         )
+        notices = snapshot.notices
+        if notices is None:
+            continue
+        name = region_name(region, t.lang)
+        if not notices.plan_in_force:
+            lines.append(t("bot.status_plan_off", region=name))
+        if notices.announcement:
+            since = notices.announced_at or snapshot.fetched_at
+            text = announcement_full(notices.announcement, t.lang)
+            lines.append(
+                t(
+                    "bot.status_announcement",
+                    region=name,
+                    since=f"{since.astimezone(KYIV):%d.%m.%Y %H:%M}",
+                    text=text,
+                )
+            )
     return lines
