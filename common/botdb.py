@@ -149,6 +149,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX channel_subscriptions_by_server ON channel_subscriptions (server_id)",
     ),
+    (
+        # Opt-in: DTEK's new announcements for the regions the recipient follows.
+        "ALTER TABLE recipients ADD COLUMN news INTEGER NOT NULL DEFAULT 0 CHECK (news IN (0, 1))",
+        # The announcement last seen per region (its words, see common.notices): only a new one is news.
+        """CREATE TABLE news_seen (
+            region           TEXT PRIMARY KEY,
+            announcement_key TEXT NOT NULL,
+            seen_at          TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -343,6 +353,16 @@ class BotDB(Database):
     async def set_pictures(self, recipient_id: str, pictures: bool) -> None:
         await self._update_recipient(recipient_id, "pictures = ?", (int(pictures),))
 
+    async def set_news(self, recipient_id: str, news: bool) -> None:
+        """Whether the recipient gets DTEK's new announcements (kept apart from ``Recipient``: an opt-in
+        only the news fan-out and /news read)."""
+        await self._update_recipient(recipient_id, "news = ?", (int(news),))
+
+    async def wants_news(self, recipient_id: str) -> bool:
+        async with self._lock:
+            row = await fetch_one(self._db, "SELECT news FROM recipients WHERE id = ?", (recipient_id,))
+        return row is not None and bool(row[0])
+
     async def deactivate(self, recipient_id: str, reason: str) -> None:
         """Stops messages to the recipient (it blocked the bot, left, was deleted); its data stays."""
         await self._update_recipient(recipient_id, "active = 0, deactivated_reason = ?", (reason,))
@@ -424,6 +444,38 @@ class BotDB(Database):
             )
         found = [(_recipient(row[:-2]), row[-2], row[-1]) for row in rows]
         return sorted(found, key=lambda item: (item[0].id, *_subscription_order(item[1:])))
+
+    async def news_recipients(self, region: str) -> list[Recipient]:
+        """Active recipients who want DTEK's announcements and follow a group of ``region``."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                f"{_SELECT_RECIPIENTS} WHERE r.active = 1 AND r.news = 1 AND EXISTS"
+                " (SELECT 1 FROM subscriptions s WHERE s.recipient_id = r.id AND s.region = ?) ORDER BY r.id",
+                (region,),
+            )
+        return [_recipient(row) for row in rows]
+
+    # --- DTEK's announcements ----------------------------------------------------------------------
+
+    async def news_seen(self, region: str) -> str | None:
+        """The words of the region's announcement last seen ("" none); None if never looked at."""
+        async with self._lock:
+            row = await fetch_one(
+                self._db, "SELECT announcement_key FROM news_seen WHERE region = ?", (region,)
+            )
+        return None if row is None else str(row[0])
+
+    async def commit_news(self, region: str, key: str, items: Sequence[OutboxItem]) -> int:
+        """Records ``key`` as the region's announcement and queues ``items`` in one transaction, so a
+        crash neither loses the news nor sends it twice; returns rows added."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.execute(
+                "INSERT INTO news_seen (region, announcement_key, seen_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (region) DO UPDATE SET announcement_key = excluded.announcement_key,"
+                " seen_at = excluded.seen_at",
+                (region, key, to_text(self._now())),
+            )
+            return await self._insert_outbox(items)
 
     # --- server channels ---------------------------------------------------------------------------
 
@@ -779,6 +831,7 @@ _SETTINGS = (
     "quiet_end",
     "pictures",
     "created_at",
+    "news",
 )
 _SETTINGS_COLUMNS = ", ".join(_SETTINGS)
 _TAKE_SETTINGS = ", ".join(f"{column} = excluded.{column}" for column in _SETTINGS)

@@ -85,7 +85,7 @@ class Metrics:
         )
         self.notifications_queued = Counter(
             "dtek_notifications_queued",
-            "Messages queued in the outbox by kind: change (a schedule change) or reminder",
+            "Messages queued in the outbox by kind: change (a schedule change), reminder or news (DTEK's announcement)",
             ["kind"],
             registry=registry,
         )

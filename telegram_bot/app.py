@@ -55,6 +55,7 @@ COMMANDS = (
     "remind",
     "quiet",
     "pictures",
+    "news",
     "address",
     "lang",
     "status",

@@ -16,7 +16,14 @@ from common.clock import KYIV
 from common.dtek.parse import Streets
 from common.messages import OutboxRow
 from common.metrics import Metrics
-from common.notifications.fanout import fan_out_events, in_quiet_hours, queue_reminders, quiet_hours_end
+from common.notices import PageNotices, StoredNotices
+from common.notifications.fanout import (
+    fan_out_events,
+    fan_out_news,
+    in_quiet_hours,
+    queue_reminders,
+    quiet_hours_end,
+)
 from common.notifications.notifier import Notifier
 from common.notifications.outbox import SendOutcome
 from common.reminders import Reminder, Transition, TransitionKind
@@ -321,3 +328,56 @@ async def test_the_notifier_counts_what_it_queues_and_the_outbox(db: BotDB) -> N
     assert queued == {"change": 2, "reminder": 1}
     outbox = by_label(metrics, "dtek_outbox_messages", "status", ("pending", "sent", "dead"))
     assert outbox == {"pending": 3, "sent": 0, "dead": 0}
+
+
+# --- DTEK's announcements --------------------------------------------------------------------------
+
+NEWS = "За наказом НЕК Укренерго діятимуть\nстабілізаційні відключення."
+
+
+def notices(text: str | None, at: datetime | None = None) -> StoredNotices:
+    return StoredNotices(PageNotices(text, {}), at if text is not None else None)
+
+
+async def test_a_new_announcement_goes_once_to_those_who_asked_in_their_language(db: BotDB) -> None:
+    now = kyiv(DAY, 12)
+    await add(db, "uk-on")
+    await add(db, "en-on", "en", group="GPV1.2")
+    await add(db, "off")
+    await add(db, "gone")
+    await db.ensure_recipient("no-kem", "uk")  # wants news, follows no group of kem
+    for rid in ("uk-on", "en-on", "gone", "no-kem"):
+        await db.set_news(rid, True)
+    await db.deactivate("gone", "blocked")
+    assert await db.wants_news("uk-on")
+    assert not await db.wants_news("off")
+
+    assert await fan_out_news(db, "kem", notices(NEWS, now), now=now) == 0  # the first look only records
+    assert await db.news_seen("kem") == " ".join(NEWS.split())
+    assert await fan_out_news(db, "kem", notices("Нове оголошення.", now), now=now) == 2
+    rows = await queued(db)
+    assert sorted(rows) == ["en-on", "uk-on"]
+    [uk] = rows["uk-on"]
+    assert uk.payload["rendered"]["title"] == "📢 Нове оголошення ДТЕК: Київ"
+    assert uk.payload["rendered"]["lead"] == "Нове оголошення."
+    assert rows["en-on"][0].payload["rendered"]["title"] == "📢 New announcement from DTEK: Kyiv"
+
+    # The same words with other spacing, no announcement, and a known text put back: nothing new.
+    assert await fan_out_news(db, "kem", notices(" Нове   оголошення. "), now=now) == 0
+    assert await fan_out_news(db, "kem", notices(None), now=now) == 0
+    assert await db.news_seen("kem") == ""
+    assert await fan_out_news(db, "kem", notices("Нове оголошення."), now=now) == 0
+    assert await fan_out_news(db, "kem", None, now=now) == 0  # not known: nothing recorded either
+    assert await db.news_seen("kem") == "Нове оголошення."
+    assert sum(len(r) for r in (await queued(db)).values()) == 2
+
+
+async def test_news_waits_for_the_end_of_quiet_hours(db: BotDB) -> None:
+    await add(db, "night", quiet=QUIET_NIGHT)
+    await db.set_news("night", True)
+    at_night = kyiv(DAY, 23, 30)
+    await fan_out_news(db, "kem", notices(None), now=at_night)
+    assert await fan_out_news(db, "kem", notices(NEWS, at_night), now=at_night) == 1
+    assert await db.due_messages(at_night, 10) == []
+    [row] = await db.due_messages(kyiv(DAY + timedelta(days=1), 7), 10)
+    assert row.recipient_id == "night"

@@ -592,3 +592,40 @@ async def test_standalone_mode_reads_dteks_announcement_from_the_page(
     assert "📢 Оголошення ДТЕК (Київ, з 23.11.2026 06:00):\nВідключень не буде." in known(status.text)
     assert "тижневий план" not in known(status.text)
     await bot.stop()
+
+
+async def test_news_on_brings_each_new_announcement_once(
+    telegram: FakeTelegram, dtek: FakeDtekSite, shared: SharedDb, tmp_path: Path
+) -> None:
+    writer, path = shared
+    first = PageNotices("Стабілізаційні відключення діятимуть цілодобово.", {})
+    await writer.save(
+        sample_schedule("kem", TODAY), streets=None, fetched_at=NOW, duration_seconds=1.0, notices=first
+    )
+    bot = await start_bot(make_settings(telegram, dtek, tmp_path, schedule_db_url=str(path)), Clock(NOW))
+    await subscribe(bot, 8201)
+    user = telegram.user(8201)
+    await user.send("/news")
+    await user.wait_for_message("Нові оголошення ДТЕК: ні.")
+    await user.send("/news увімкнути")
+    await user.wait_for_message("📢 Оголошення ДТЕК увімкнено")
+    await user.send("/news maybe")
+    await user.wait_for_message("Не вдалося розібрати «maybe»")
+    assert await bot.db.wants_news("8201")
+
+    # A new text, published with a schedule change (the cache reloads at once on a new version).
+    changed = with_day(sample_schedule("kem", TODAY), TOMORROW, "GPV1.1", "-" * 48)
+    news = PageNotices("Відключення <скасовано>.\nДякуємо!", {})
+    await writer.save(changed, streets=None, fetched_at=NOW, duration_seconds=1.0, notices=news)
+    message = await user.wait_for_message("Нове оголошення ДТЕК")
+    assert known(message.text) == "📢 Нове оголошення ДТЕК: Київ\n\nВідключення <скасовано>.\nДякуємо!"
+    # The same words again, with other spacing: no second message.
+    again = with_day(changed, TOMORROW, "GPV1.2", "-" * 48)
+    respaced = PageNotices("Відключення  <скасовано>. Дякуємо!", {})
+    await writer.save(again, streets=None, fetched_at=NOW, duration_seconds=1.0, notices=respaced)
+    await wait_until(bot.outbox_empty)
+    await user.send("/news off")
+    await user.wait_for_message("Оголошення ДТЕК вимкнено.")
+    news_rows = [m for m in user.messages if "Нове оголошення ДТЕК" in (m.text or "")]
+    assert len(news_rows) == 1
+    await bot.stop()

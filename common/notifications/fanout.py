@@ -7,6 +7,7 @@ worthless later. Quiet hours are read on the Kyiv wall clock; a span may cross m
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -14,8 +15,9 @@ from typing import Any, Protocol
 from common.changes import ScheduleEvent, StoredEvent
 from common.clock import KYIV, as_utc
 from common.messages import OutboxItem
+from common.notices import StoredNotices, announcement_key
 from common.reminders import Reminder, TransitionKind, plan_reminders
-from common.render.text import render_event, render_reminder, rendered_to_json
+from common.render.text import render_event, render_news, render_reminder, rendered_to_json
 from common.schedule import RegionSchedule
 
 _HOUR = timedelta(hours=1)
@@ -62,6 +64,51 @@ class ReminderStore(Protocol):
     async def enqueue(self, items: Sequence[OutboxItem]) -> int:
         """Queues the items whose dedupe key is new; returns how many were added."""
         ...
+
+
+class NewsStore(Protocol):
+    """The announcement last seen per region and who wants new ones, for fanning out DTEK's news."""
+
+    async def news_seen(self, region: str) -> str | None:
+        """The words of the announcement last seen ("" none); None if the region was never looked at."""
+        ...
+
+    async def news_recipients(self, region: str) -> Sequence[Subscriber]:
+        """Active recipients who opted in and follow a group of the region."""
+        ...
+
+    async def commit_news(self, region: str, key: str, items: Sequence[OutboxItem]) -> int:
+        """Records ``key`` as seen and queues ``items`` in one transaction; returns rows added."""
+        ...
+
+
+async def fan_out_news(store: NewsStore, region: str, notices: StoredNotices | None, *, now: datetime) -> int:
+    """Queues a region's new announcement for the recipients who want it; returns rows queued.
+
+    Announcements compare by their words (:func:`common.notices.announcement_key`), so new spacing or markup
+    is no news. The first look at a region only records what it says (a new bot does not message
+    everybody), and an announcement taken down is no news either. The dedupe key
+    ``news:{region}:{digest of the words}:{recipient}`` sends each text to each recipient once, also when
+    DTEK puts an earlier text back. Held during quiet hours like change notices.
+    """
+    if notices is None:
+        return 0  # the source does not know what the page says (a service without notices)
+    key = announcement_key(notices.announcement)
+    seen = await store.news_seen(region)
+    if seen == key:
+        return 0
+    items: list[OutboxItem] = []
+    if seen is not None and key and notices.announcement:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        payloads: dict[str, Mapping[str, Any]] = {}
+        for r in await store.news_recipients(region):
+            if r.lang not in payloads:
+                rendered = render_news(region, notices.announcement, lang=r.lang)
+                payloads[r.lang] = {"kind": "news", "rendered": rendered_to_json(rendered), "region": region}
+            items.append(
+                OutboxItem(r.id, f"news:{region}:{digest}:{r.id}", payloads[r.lang], _hold_until(r, now))
+            )
+    return await store.commit_news(region, key, items)
 
 
 async def fan_out_events(

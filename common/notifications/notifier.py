@@ -19,7 +19,14 @@ from common.asyncutil import wait_or_stop
 from common.changes import ScheduleEvent
 from common.clock import KYIV, Now, as_utc
 from common.metrics import Metrics
-from common.notifications.fanout import EventStore, ReminderStore, fan_out_events, queue_reminders
+from common.notifications.fanout import (
+    EventStore,
+    NewsStore,
+    ReminderStore,
+    fan_out_events,
+    fan_out_news,
+    queue_reminders,
+)
 from common.notifications.feed import ChangeFeed
 from common.notifications.outbox import OutboxStore, OutboxWorker, Sender
 from common.notifications.watcher import Watcher, WatchStore
@@ -33,7 +40,7 @@ HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 HISTORY_KEPT = timedelta(days=30)  # sent/dead outbox rows and fanned-out events older than this go
 
 
-class NotifierStore(WatchStore, EventStore, ReminderStore, OutboxStore, Protocol):
+class NotifierStore(WatchStore, EventStore, ReminderStore, NewsStore, OutboxStore, Protocol):
     """Everything the pipeline stores, in one place (the bot's database)."""
 
     async def prune(self, before: datetime) -> int:
@@ -121,6 +128,19 @@ class Notifier:
         self._metrics.notifications_queued.labels("change").inc(queued)
         return queued
 
+    async def fan_out_news(self) -> int:
+        """Queues each region's new announcement for those who asked for it (each text once)."""
+        queued = 0
+        for region in self._regions:
+            try:
+                snapshot = await self._source.get(region)
+            except SourceUnavailable:
+                continue
+            if snapshot is not None:
+                queued += await fan_out_news(self._db, region, snapshot.notices, now=self._now())
+        self._metrics.notifications_queued.labels("news").inc(queued)
+        return queued
+
     async def queue_reminders(self) -> int:
         """Queues the reminders falling due before the next pass; each at most once (dedupe keys)."""
         # UTC: Kyiv wall-clock arithmetic and comparisons would be an hour off in the repeated autumn hour.
@@ -155,8 +175,10 @@ class Notifier:
         await self.feed.run(interval_seconds=self._watch_interval, stop=self._stop, on_events=self._on_events)
 
     async def _on_events(self, events: list[ScheduleEvent]) -> None:
-        # Every pass, not only when there are new events: a fan-out that failed is retried.
+        # Every pass, not only when there are new events: a fan-out that failed is retried. Announcements
+        # change apart from the schedule's version, so they are looked at every pass too (the cache's copy).
         await self.fan_out(events)
+        await self.fan_out_news()
 
     async def _outbox_loop(self) -> None:
         while not self._stop.is_set():

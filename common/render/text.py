@@ -287,6 +287,14 @@ def announcement_notes(announcement: str | None, lang: str) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def render_news(region: str, announcement: str, *, lang: str) -> Rendered:
+    """A new announcement of DTEK, as delivered to those who asked for it (/news)."""
+    t = catalog(lang)
+    return Rendered(
+        title=t("news.title", region=region_name(region, lang)), lead=announcement_full(announcement, lang)
+    )
+
+
 def announcement_full(announcement: str, lang: str) -> str:
     """The whole announcement (within a limit every platform's message takes)."""
     return _cut(announcement, ANNOUNCEMENT_FULL_LIMIT)

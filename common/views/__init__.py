@@ -34,6 +34,7 @@ from common.views.settings import (
     parse_span,
     quiet_text,
     read_quiet,
+    read_switch,
     settings_line,
 )
 from common.views.status import status_lines
@@ -63,6 +64,7 @@ __all__ = [
     "preferred_regions",
     "quiet_text",
     "read_quiet",
+    "read_switch",
     "schedule_view",
     "settings_line",
     "status_lines",

@@ -46,6 +46,13 @@ def settings_line(recipient: Recipient, t: Catalog) -> str:
 _SPAN = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
 # What turns quiet hours off, in either language (compared in lower case, without surrounding spaces).
 OFF_WORDS = frozenset({"off", "no", "none", "вимк", "вимкнути", "ні", "немає"})
+ON_WORDS = frozenset({"on", "yes", "увімк", "увімкнути", "так"})
+
+
+def read_switch(text: str) -> bool | None:
+    """``on``/``off`` as typed (either language); None when it is neither."""
+    word = text.strip().lower()
+    return True if word in ON_WORDS else False if word in OFF_WORDS else None
 
 
 def parse_span(text: str) -> tuple[time, time] | None:
