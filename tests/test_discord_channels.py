@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.dtek.fake_site import sample_schedule
+from common.notices import PageNotices
 from discord_bot.bot import DiscordBot
 from discord_bot.delivery import channel_recipient
 from tests.discord_harness import GROUPS, NOW, TODAY, Clock, DiscordWorld, discord_settings, start_bot
@@ -122,12 +123,14 @@ async def test_the_commands_are_for_servers_and_members_with_manage_channels(
         assert command["contexts"] == [0]  # guilds only
     subscribe = known(discord_fake.command("subscribe-channel"))
     options = {option["name"]: option for option in subscribe["options"]}
-    assert list(options) == ["group", "channel", "role"]
+    assert list(options) == ["group", "channel", "role", "news"]
     assert options["group"]["autocomplete"]
     assert options["group"]["required"]
     assert options["channel"]["name_localizations"] == {"uk": "канал"}
     assert options["channel"]["channel_types"] == [0, 5]  # text and announcement channels
     assert options["role"]["name_localizations"] == {"uk": "роль"}
+    assert options["news"]["name_localizations"] == {"uk": "оголошення"}
+    assert not options["news"].get("required")
 
 
 async def test_subscribe_channel_then_a_change_is_posted_once_as_an_embed_mentioning_the_role(
@@ -320,3 +323,48 @@ async def test_removing_the_bot_from_a_server_deletes_its_subscriptions(
     assert await db.subscribers("kem", "GPV1.1") == []
     [kept] = await db.channel_subscriptions(str(server.other.id))
     assert (kept.recipient_id, kept.group) == (channel_recipient(server.other_channel.id), "GPV2.1")
+
+
+async def test_a_channel_with_news_gets_each_new_announcement_of_dtek_once(
+    server: Server, discord_shared: SharedDb, bot: DiscordBot
+) -> None:
+    interaction = await server.mod.invoke(
+        "subscribe-channel", channel=server.general, group="3.2", role=server.role, news=True
+    )
+    assert (await answer(interaction)).endswith(
+        "\n📢 Нові оголошення ДТЕК теж публікуватимуться тут, кожне один раз."
+    )
+    other = await server.other_mod.invoke("subscribe-channel", channel=server.other_channel, group="3.2")
+    await answer(other)  # no news asked for there
+    writer, _ = discord_shared
+    schedule = sample_schedule("kem", TODAY, groups=GROUPS)
+
+    async def announce(text: str, day_slots: str) -> None:
+        changed = with_day(schedule, TODAY, "GPV3.2", day_slots)  # a new version: the bot reloads at once
+        await writer.save(
+            changed, streets=None, fetched_at=NOW, duration_seconds=1.0, notices=PageNotices(text, {})
+        )
+
+    await announce("Графіки діють як звичайно.", CHANGED)  # the bot's first look: recorded, not posted
+    await server.general.wait_for_message(lambda message: bool(message.embeds))  # the change notice
+    await wait_until(lambda: outbox_drained(bot))
+    await announce("Стабілізаційні відключення скасовано.", "+" * 48)
+    post = await server.general.wait_for_message(
+        lambda message: any("оголошення ДТЕК" in e.get("title", "") for e in message.embeds)
+    )
+    await wait_until(lambda: outbox_drained(bot))
+    embed = known(post.embed)
+    assert embed["title"] == "📢 Нове оголошення ДТЕК: Київ"
+    assert "Стабілізаційні відключення скасовано." in embed["description"]
+    assert post.content == ""  # news is about no group: no role mentioned
+    news_posts = [
+        m for m in server.general.messages if any("оголошення ДТЕК" in e.get("title", "") for e in m.embeds)
+    ]
+    assert news_posts == [post]
+    assert not any(
+        "оголошення" in e.get("title", "").lower() for m in server.other_channel.messages for e in m.embeds
+    )
+
+    off = await server.mod.invoke("subscribe-channel", channel=server.general, group="3.2", news=False)
+    assert (await answer(off)).endswith("\nОголошення ДТЕК тут не публікуватимуться.")
+    assert not await bot.ctx.db.wants_news(channel_recipient(server.general.id))

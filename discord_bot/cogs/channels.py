@@ -1,5 +1,6 @@
-"""Server channel subscriptions: /subscribe-channel group [channel] [role], /unsubscribe-channel group
-[channel], /subscriptions; and forgetting a server's subscriptions when the bot is removed from it.
+"""Server channel subscriptions: /subscribe-channel group [channel] [role] [news], /unsubscribe-channel
+group [channel], /subscriptions; and forgetting a server's subscriptions when the bot is removed from it.
+``news`` turns DTEK's new announcements for the channel's regions on or off (each text posted once).
 
 A subscribed channel is the recipient ``channel:<id>`` of the notification pipeline, subscribed to
 (region, group) like any other; its server and the role its posts mention are kept besides (BotDB's
@@ -48,11 +49,13 @@ class ChannelsCog(commands.Cog, name="channels"):
         group=text("discord.options.channel_group.name"),
         channel=text("discord.options.channel.name"),
         role=text("discord.options.role.name"),
+        news=text("discord.options.news.name"),
     )
     @app_commands.describe(
         group=text("discord.options.channel_group.description"),
         channel=text("discord.options.channel.description"),
         role=text("discord.options.role.description"),
+        news=text("discord.options.news.description"),
     )
     async def subscribe_channel(
         self,
@@ -60,6 +63,7 @@ class ChannelsCog(commands.Cog, name="channels"):
         group: str,
         channel: discord.TextChannel | None = None,
         role: discord.Role | None = None,
+        news: bool | None = None,
     ) -> None:
         t = catalog_for(interaction)
         target = await self._target(interaction, channel, t)
@@ -99,10 +103,11 @@ class ChannelsCog(commands.Cog, name="channels"):
         )
         key = "discord.channel_subscribed" if added else "discord.channel_already"
         mention = role.mention if role is not None else t("discord.no_role")
-        await answer.text(
-            t(key, channel=target.mention, **group_fields(found, t), role=mention),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        lines = [t(key, channel=target.mention, **group_fields(found, t), role=mention)]
+        if news is not None:  # not given: the channel's choice stays as it was
+            await self.ctx.db.set_news(channel_recipient(target.id), news)
+            lines.append(t("discord.channel_news_on" if news else "discord.channel_news_off"))
+        await answer.text("\n".join(lines), allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(
         name=text("discord.commands.unsubscribe_channel.name"),
