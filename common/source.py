@@ -24,7 +24,7 @@ from common.metrics import Metrics
 from common.notices import PageNotices, StoredNotices, same_announcement
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
-from common.store import ScheduleReader, SchemaVersionError, database_path
+from common.store import ScheduleReader, SchemaVersionError, database_path, shown_version
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,14 @@ class SharedDbLoader:
         stored = await reader.load(region) if reader else None
         if stored is None:
             return None
-        return Snapshot(stored.schedule, str(stored.version), stored.fetched_at, notices=stored.notices)
+        version = shown_version(stored.version, stored.notices)
+        return Snapshot(stored.schedule, version, stored.fetched_at, notices=stored.notices)
 
     async def version(self, region: str) -> str | None:
         reader = await self._open()
         if reader is None:
             return None
-        version = (await reader.versions()).get(region)
-        return str(version) if version is not None else None
+        return (await reader.shown_versions()).get(region)
 
     async def streets(self, region: str) -> Streets | None:
         reader = await self._open()

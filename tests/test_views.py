@@ -506,3 +506,28 @@ async def test_standalone_mode_reads_the_announcement_from_the_page(clock: Clock
     assert again is not None
     assert again.notices is not None
     assert again.notices.announced_at == NOW
+
+
+async def test_a_new_announcement_alone_reaches_the_cache_at_once(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "schedules.db"
+    schedule = sample_schedule("kem", TODAY)
+    async with await ScheduleWriter.open(path) as writer:
+
+        async def scrape(notices: PageNotices) -> None:
+            await writer.save(schedule, streets=None, fetched_at=NOW, duration_seconds=1.0, notices=notices)
+
+        await scrape(PageNotices("Перше.", {}))
+        source = CachedSource(
+            SharedDbLoader(path, now=clock), ttl_seconds=3600, stale_after=timedelta(hours=2), now=clock
+        )
+        first = known(await source.latest("kem"))
+        await scrape(PageNotices(" Перше. ", {}))  # spacing only: the same version, the cache stays
+        assert known(await source.latest("kem")).version == first.version
+        await scrape(PageNotices("Друге.", {}))
+        second = known(await source.latest("kem"))
+        assert known(second.notices).announcement == "Друге."
+        assert second.version != first.version
+        assert second.version.startswith("1.")  # the schedule's own version did not move
+        await scrape(PageNotices("Друге.", PLAN_OFF))  # a flag alone is news to the cache too
+        assert not known(known(await source.latest("kem")).notices).plan_in_force
+        await source.aclose()

@@ -9,6 +9,7 @@ from common.store.sqlite import (
     ScheduleWriter,
     ScrapeRecord,
     StoredSchedule,
+    shown_version,
 )
 from common.store.url import database_path
 
@@ -22,4 +23,5 @@ __all__ = [
     "ScrapeRecord",
     "StoredSchedule",
     "database_path",
+    "shown_version",
 ]

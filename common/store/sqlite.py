@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import aiosqlite
 
-from common.notices import PageNotices, StoredNotices, same_announcement
+from common.notices import PageNotices, StoredNotices, announcement_key, same_announcement
 from common.schedule import RegionSchedule, group_sort_key
 from common.sqlite_base import (
     Database,
@@ -344,6 +344,19 @@ class ScheduleReader(Database):
             rows = await self._db.execute_fetchall("SELECT region, version FROM region_state")
         return {region: version for region, version in rows}
 
+    async def shown_versions(self) -> dict[str, str]:
+        """Region -> :func:`shown_version`: one cheap query for caches that must also notice a new
+        announcement or flag of DTEK while the schedule stays the same."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT r.region, r.version, n.announcement, n.announced_at, n.flags"
+                " FROM region_state r LEFT JOIN page_notices n ON n.region = r.region"
+            )
+        return {
+            region: shown_version(version, _stored_notices(notices) if notices[2] is not None else None)
+            for region, version, *notices in rows
+        }
+
     async def regions(self) -> list[str]:
         async with self._lock:
             rows = await self._db.execute_fetchall("SELECT region FROM region_state ORDER BY region")
@@ -453,6 +466,16 @@ def _nested(rows: Iterable[tuple[_Key, str, str]]) -> dict[_Key, dict[str, str]]
     for key, group, slots in rows:
         nested.setdefault(key, {})[group] = slots
     return nested
+
+
+def shown_version(version: int, notices: StoredNotices | None) -> str:
+    """The schedule's version, plus a digest of DTEK's notices when stored: it changes with either, and
+    not when only the announcement's spacing or the scrape time changes."""
+    if notices is None:
+        return str(version)
+    flags = json.dumps(dict(notices.notices.flags), sort_keys=True)
+    digest = hashlib.sha256(f"{announcement_key(notices.announcement)}\n{flags}".encode()).hexdigest()
+    return f"{version}.{digest[:8]}"
 
 
 def _stored_notices(row: Sequence[str | None]) -> StoredNotices:
