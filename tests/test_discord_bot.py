@@ -30,7 +30,7 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import CallbackType, FakeDiscord, FakeMessage
 from tests.known import known
-from tests.metrics_helpers import sample, taken_port
+from tests.metrics_helpers import sample
 from tests.telegram_harness import SharedDb
 
 pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
@@ -412,32 +412,6 @@ def test_the_program_with_a_malformed_token_says_so_in_one_line_and_exits_with_2
     assert done.stderr.startswith("error: invalid settings: DISCORD_TOKEN: Value error, is not a bot token")
     assert done.stderr.count("\n") == 1
     assert "my-secret" not in done.stderr
-    assert not (tmp_path / "data").exists()  # nothing opened
-
-
-def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "DATABASE_"))}
-    with taken_port() as port:
-        done = subprocess.run(
-            [sys.executable, "-m", "discord_bot"],
-            cwd=tmp_path,
-            env=env
-            | {
-                "PYTHONPATH": str(REPO_ROOT),
-                "DISCORD_TOKEN": TOKEN,
-                "METRICS_PORT": str(port),
-                "METRICS_HOST": "127.0.0.1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 2
-    assert (
-        done.stderr
-        == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
-    )
     assert not (tmp_path / "data").exists()  # nothing opened
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from common.settings import DtekSettings
 from common.store import ScheduleWriter
 from schedule_service.scrape import scrape_cycle
 from schedule_service.service import recall_last_successes
+from tests.conftest import REPO_ROOT
+from tests.discord_harness import TOKEN as DISCORD_TOKEN
 from tests.metrics_helpers import free_port, sample, taken_port
+from tests.processes import base_env, run
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=KYIV)
 
@@ -127,3 +131,32 @@ async def test_a_restarted_service_shows_the_age_of_the_data_in_its_db(tmp_path:
     assert sample(metrics, "dtek_data_age_seconds", region="kem") == 600
     assert sample(metrics, "dtek_scrape_last_success_timestamp_seconds", region="kem") == NOW.timestamp()
     assert metrics.registry.get_sample_value("dtek_data_age_seconds", {"region": "oem"}) is None
+
+
+# The bots' settings, with tokens of the right shape that no platform is asked about: the port fails first.
+BOT_ENVIRONMENTS = {
+    "telegram_bot": {"TELEGRAM_BOT_TOKEN": "123456:not-asked-for"},
+    "discord_bot": {"DISCORD_TOKEN": DISCORD_TOKEN},
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("program", sorted(BOT_ENVIRONMENTS))
+async def test_a_bot_on_a_taken_metrics_port_says_so_in_one_line_and_exits_2(
+    program: str, tmp_path: Path
+) -> None:
+    with taken_port() as port:
+        env = (
+            base_env()
+            | BOT_ENVIRONMENTS[program]
+            | {
+                "PYTHONPATH": str(REPO_ROOT),
+                "DATABASE_URL": str(tmp_path / "bot.db"),
+                "METRICS_PORT": str(port),
+                "METRICS_HOST": "127.0.0.1",
+            }
+        )
+        code, _, err = await run([sys.executable, "-m", program], env, cwd=tmp_path)
+    assert code == 2
+    assert err == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
+    assert not (tmp_path / "bot.db").exists()  # nothing opened

@@ -22,7 +22,7 @@ from common.store import ScheduleWriter
 from tests.conftest import REPO_ROOT
 from tests.fakes.telegram import FakeTelegram
 from tests.known import known
-from tests.metrics_helpers import sample, taken_port
+from tests.metrics_helpers import sample
 from tests.telegram_harness import (
     NOW,
     TODAY,
@@ -522,31 +522,6 @@ def test_missing_or_malformed_token_is_one_clear_line(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         if token:
             assert token not in result.stderr
-
-
-def test_a_taken_metrics_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
-    with taken_port() as port:
-        result = subprocess.run(
-            [sys.executable, "-m", "telegram_bot"],
-            cwd=tmp_path,
-            env={
-                "PATH": os.environ["PATH"],
-                "PYTHONPATH": str(REPO_ROOT),
-                "DATABASE_URL": str(tmp_path / "t.db"),
-                "TELEGRAM_BOT_TOKEN": "123456:not-asked-for",
-                "METRICS_PORT": str(port),
-                "METRICS_HOST": "127.0.0.1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 2
-    assert (
-        result.stderr
-        == f"error: METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: address already in use\n"
-    )
-    assert not (tmp_path / "t.db").exists()  # nothing opened
 
 
 # --- what DTEK announces ----------------------------------------------------------------------------
