@@ -22,6 +22,7 @@ import aiosqlite
 
 from common.changes import Baseline, EventKind, ScheduleEvent, StoredEvent
 from common.clock import Now
+from common.dtek.address import StreetAddress
 from common.i18n import LANGUAGES
 from common.messages import OutboxItem, OutboxRow
 from common.schedule import group_sort_key
@@ -157,6 +158,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             region           TEXT PRIMARY KEY,
             announcement_key TEXT NOT NULL,
             seen_at          TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+    (
+        # Opt-in: outages DTEK reports in progress at the recipient's saved addresses.
+        "ALTER TABLE recipients ADD COLUMN outage_alerts INTEGER NOT NULL DEFAULT 0"
+        " CHECK (outage_alerts IN (0, 1))",
+        # One address per recipient and region, saved from /address (a Discord user's under their DM id).
+        """CREATE TABLE saved_addresses (
+            recipient_id TEXT NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+            region       TEXT NOT NULL,
+            settlement   TEXT NOT NULL,
+            street       TEXT NOT NULL,
+            house        TEXT NOT NULL,
+            saved_at     TEXT NOT NULL,
+            PRIMARY KEY (recipient_id, region)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX saved_addresses_by_street ON saved_addresses (region, settlement, street)",
+        # The outage last seen at each watched house ("" none): only a change is news.
+        """CREATE TABLE address_outages (
+            region     TEXT NOT NULL,
+            settlement TEXT NOT NULL,
+            street     TEXT NOT NULL,
+            house      TEXT NOT NULL,
+            state      TEXT NOT NULL,
+            seen_at    TEXT NOT NULL,
+            PRIMARY KEY (region, settlement, street, house)
         ) WITHOUT ROWID""",
     ),
 )
@@ -392,6 +419,12 @@ class BotDB(Database):
             )
             await self._db.execute("DELETE FROM subscriptions WHERE recipient_id = ?", (old_id,))
             await self._db.execute(
+                "INSERT INTO saved_addresses (recipient_id, region, settlement, street, house, saved_at)"
+                " SELECT ?, region, settlement, street, house, saved_at FROM saved_addresses"
+                " WHERE recipient_id = ? ON CONFLICT DO NOTHING",
+                (new_id, old_id),
+            )
+            await self._db.execute(
                 "UPDATE outbox SET recipient_id = ? WHERE recipient_id = ?", (new_id, old_id)
             )
             await self._db.execute("DELETE FROM recipients WHERE id = ?", (old_id,))
@@ -474,6 +507,87 @@ class BotDB(Database):
                 " ON CONFLICT (region) DO UPDATE SET announcement_key = excluded.announcement_key,"
                 " seen_at = excluded.seen_at",
                 (region, key, to_text(self._now())),
+            )
+            return await self._insert_outbox(items)
+
+    # --- saved addresses and the outages there -------------------------------------------------------
+
+    async def save_address(self, recipient_id: str, address: StreetAddress) -> None:
+        """The recipient's address in its region, replacing the one saved before."""
+        await self._execute(
+            "INSERT INTO saved_addresses (recipient_id, region, settlement, street, house, saved_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipient_id, region) DO UPDATE SET"
+            " settlement = excluded.settlement, street = excluded.street, house = excluded.house,"
+            " saved_at = excluded.saved_at",
+            (recipient_id, *address.street_key, address.house, to_text(self._now())),
+        )
+
+    async def forget_addresses(self, recipient_id: str) -> int:
+        """Deletes the recipient's saved addresses; returns how many there were."""
+        return await self._execute("DELETE FROM saved_addresses WHERE recipient_id = ?", (recipient_id,))
+
+    async def saved_addresses(self, recipient_id: str) -> list[StreetAddress]:
+        """The recipient's saved addresses, by region."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT region, settlement, street, house FROM saved_addresses WHERE recipient_id = ?"
+                " ORDER BY region",
+                (recipient_id,),
+            )
+        return [StreetAddress(*row) for row in rows]
+
+    async def set_outage_alerts(self, recipient_id: str, on: bool) -> None:
+        """Whether the recipient is told of outages starting and ending at its saved addresses."""
+        await self._update_recipient(recipient_id, "outage_alerts = ?", (int(on),))
+
+    async def wants_outage_alerts(self, recipient_id: str) -> bool:
+        async with self._lock:
+            row = await fetch_one(
+                self._db, "SELECT outage_alerts FROM recipients WHERE id = ?", (recipient_id,)
+            )
+        return bool(row and row[0])
+
+    async def watched_streets(self) -> list[tuple[str, str, str]]:
+        """(region, settlement, street) of every saved address someone wants outage alerts for."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT DISTINCT a.region, a.settlement, a.street FROM saved_addresses a"
+                " JOIN recipients r ON r.id = a.recipient_id WHERE r.active = 1 AND r.outage_alerts = 1"
+                " ORDER BY 1, 2, 3"
+            )
+        return [(region, settlement, street) for region, settlement, street in rows]
+
+    async def street_watchers(self, region: str, settlement: str, street: str) -> list[tuple[Recipient, str]]:
+        """(recipient, house) for each watcher of the street: active, with outage alerts on."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                f"SELECT {_RECIPIENT_COLUMNS}, a.house FROM recipients r"
+                " JOIN saved_addresses a ON a.recipient_id = r.id WHERE r.active = 1 AND r.outage_alerts = 1"
+                " AND a.region = ? AND a.settlement = ? AND a.street = ? ORDER BY r.id",
+                (region, settlement, street),
+            )
+        return [(_recipient(row[:-1]), row[-1]) for row in rows]
+
+    async def outage_states(self, region: str, settlement: str, street: str) -> dict[str, str]:
+        """House -> the outage last seen there ("" none), for the houses looked at before."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT house, state FROM address_outages WHERE region = ? AND settlement = ? AND street = ?",
+                (region, settlement, street),
+            )
+        return {house: state for house, state in rows}
+
+    async def commit_outage_states(
+        self, street: tuple[str, str, str], states: Mapping[str, str], items: Sequence[OutboxItem]
+    ) -> int:
+        """Records each house's outage and queues ``items`` in one transaction, so a crash neither loses an
+        alert nor sends it twice; returns rows added."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.executemany(
+                "INSERT INTO address_outages (region, settlement, street, house, state, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state,"
+                " seen_at = excluded.seen_at",
+                [(*street, house, state, to_text(self._now())) for house, state in states.items()],
             )
             return await self._insert_outbox(items)
 
@@ -832,6 +946,7 @@ _SETTINGS = (
     "pictures",
     "created_at",
     "news",
+    "outage_alerts",
 )
 _SETTINGS_COLUMNS = ", ".join(_SETTINGS)
 _TAKE_SETTINGS = ", ".join(f"{column} = excluded.{column}" for column in _SETTINGS)

@@ -93,3 +93,7 @@ class BotSettings(SourceSettings):
     health_max_heartbeat_age_minutes: float = Field(5.0, gt=0)
     # A due message waiting this long while nothing was sent for as long: the outbox is stuck.
     health_max_outbox_delay_minutes: float = Field(15.0, gt=0)
+    # Outage alerts at saved addresses: each watched street asked about at most this often (0: no watch) ...
+    address_watch_interval_minutes: float = Field(15.0, ge=0)
+    # ... and at most this many such calls per region and hour; streets beyond it wait their turn.
+    address_watch_calls_per_hour: int = Field(60, ge=1)

@@ -221,7 +221,8 @@ async def test_address_tells_an_outage_in_progress_and_a_street_wide_answer(
     answer = await interaction.wait_for_original()
     assert answer.content.splitlines() == [
         "Address: м. Київ, вул. Хрещатик, 1. Group: Черга 1.1.",
-        "⚠️ There is an outage at this address now: Аварійні ремонтні роботи (05:00 23.11 – 12:30 23.11).",
+        "⚠️ Emergency outage: м. Київ, вул. Хрещатик, 1. Аварійні ремонтні роботи."
+        " Started: 05:00 23.11. Power expected back: 12:30 23.11.",
     ]
 
     village = await bob.invoke("address", channel=general, settlement="Гатне", street="-", house="7")

@@ -3,6 +3,9 @@
 DTEK tells a street's houses and their groups through the page's AJAX call ``method=getHomeNum``. The
 answers change rarely and every call counts towards the anti-bot limit, so they are cached for hours and
 calls are rate-limited per region and overall; after a block the region is left alone for a while.
+The same answer says whether an outage is in progress at each house, which changes by the hour: readers of
+that ask for an answer no older than a few minutes (``max_age_seconds``), and the lookup asks again only
+when its copy is older.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -108,12 +111,69 @@ class Outage:
     start: datetime | None
     end: datetime | None
 
+    @property
+    def suspends_schedule(self) -> bool:
+        """DTEK's "Екстренні відключення (Аварійне без застосування графіку ...)": the hourly schedule does
+        not apply while it lasts, and DTEK's page hides it."""
+        reason = self.reason.casefold()
+        return "екстрен" in reason or "без застосування графік" in reason
+
+    @property
+    def key(self) -> str:
+        """The outage in one comparable string: a change of any part is news."""
+        when = [moment.isoformat() if moment else "" for moment in (self.start, self.end)]
+        return "|".join([str(int(self.type)), self.reason, *when])
+
+
+class OutageChange(StrEnum):
+    """What changed at an address between two looks."""
+
+    STARTED = "started"  # an outage (another one than before)
+    RESCHEDULED = "rescheduled"  # the same outage, with a new expected end
+    ENDED = "ended"  # DTEK no longer reports one
+
+
+def outage_change(previous_key: str, outage: Outage | None) -> OutageChange | None:
+    """How ``outage`` (None: none now) differs from the one last seen (its :attr:`Outage.key`, "" none)."""
+    current_key = outage.key if outage else ""
+    if current_key == previous_key:
+        return None
+    if outage is None:
+        return OutageChange.ENDED
+    if previous_key and previous_key.split("|")[:3] == current_key.split("|")[:3]:
+        return OutageChange.RESCHEDULED
+    return OutageChange.STARTED
+
+
+@dataclass(frozen=True, slots=True)
+class StreetAddress:
+    """A house as DTEK names it: what a chat saves to hear of outages there."""
+
+    region: str
+    settlement: str
+    street: str  # "" in a settlement without a street list
+    house: str
+
+    @property
+    def street_key(self) -> tuple[str, str, str]:
+        """What one ``getHomeNum`` call answers for: every house of the street."""
+        return self.region, self.settlement, self.street
+
+    def __str__(self) -> str:
+        return ", ".join(part for part in (self.settlement, self.street, self.house) if part)
+
 
 @dataclass(frozen=True)
 class HouseInfo:
     house: str  # DTEK's key; STREET_WIDE when the answer covers the whole street
     groups: list[str]  # group keys as DTEK gives them ("GPV3.2"); empty: the house is on no schedule
     outage: Outage | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    at: float  # when DTEK gave it, on the lookup's clock
+    houses: dict[str, HouseInfo]
 
 
 class AjaxPoster(Protocol):
@@ -145,7 +205,7 @@ class AddressLookup:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._poster = poster
-        self._cache: TTLCache[tuple[str, str, str], dict[str, HouseInfo]] = TTLCache(
+        self._cache: TTLCache[tuple[str, str, str], _Answer] = TTLCache(
             maxsize=cache_size, ttl=ttl_seconds, timer=clock
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -157,26 +217,35 @@ class AddressLookup:
         self._blocked_until: dict[str, float] = {}
         self._clock = clock
 
-    async def houses(self, region: str, settlement: str, street: str) -> dict[str, HouseInfo]:
-        """House -> info for one street (``street`` is "" for a settlement without a street list)."""
+    async def houses(
+        self, region: str, settlement: str, street: str, *, max_age_seconds: float | None = None
+    ) -> dict[str, HouseInfo]:
+        """House -> info for one street (``street`` is "" for a settlement without a street list), from a
+        copy no older than ``max_age_seconds`` (by default any the cache holds)."""
         key = (region, settlement, street)
-        houses = self._cache.get(key)
-        if houses is None:
+        answer = self._fresh(key, max_age_seconds)
+        if answer is None:
             async with self._locks[region]:
                 # Whoever waited here for the same street finds it cached now.
-                houses = self._cache.get(key)
-                if houses is None:
-                    houses = self._cache[key] = await self._ask(region, settlement, street)
-        return dict(houses)
+                answer = self._fresh(key, max_age_seconds)
+                if answer is None:
+                    houses = await self._ask(region, settlement, street)
+                    answer = self._cache[key] = _Answer(self._clock(), houses)
+        return dict(answer.houses)
 
-    async def groups_for(self, region: str, settlement: str, street: str, house: str) -> HouseInfo | None:
+    async def groups_for(
+        self, region: str, settlement: str, street: str, house: str, *, max_age_seconds: float | None = None
+    ) -> HouseInfo | None:
         """The house's info; the street-wide one when DTEK lists no such house; None when neither."""
-        houses = await self.houses(region, settlement, street)
-        wanted = _house_key(house)
-        found = houses.get(house) or next(
-            (info for key, info in houses.items() if _house_key(key) == wanted), None
+        return house_info(
+            await self.houses(region, settlement, street, max_age_seconds=max_age_seconds), house
         )
-        return found or houses.get(STREET_WIDE)
+
+    def _fresh(self, key: tuple[str, str, str], max_age_seconds: float | None) -> _Answer | None:
+        answer = self._cache.get(key)
+        if answer is None or max_age_seconds is None or self._clock() - answer.at <= max_age_seconds:
+            return answer
+        return None
 
     async def aclose(self) -> None:
         """Closes the poster: the lookup owns the fetcher it is built from."""
@@ -200,6 +269,16 @@ class AddressLookup:
                 self._blocked_until[region] = self._clock() + self._blocked_cooldown
                 raise
         return _houses(answer)
+
+
+def house_info(houses: Mapping[str, HouseInfo], house: str) -> HouseInfo | None:
+    """The house's info in a street's answer; the street-wide one when DTEK lists no such house; None when
+    neither."""
+    wanted = _house_key(house)
+    found = houses.get(house) or next(
+        (info for key, info in houses.items() if _house_key(key) == wanted), None
+    )
+    return found or houses.get(STREET_WIDE)
 
 
 def _house_key(house: str) -> str:

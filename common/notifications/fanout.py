@@ -106,7 +106,7 @@ async def fan_out_news(store: NewsStore, region: str, notices: StoredNotices | N
                 rendered = render_news(region, notices.announcement, lang=r.lang)
                 payloads[r.lang] = {"kind": "news", "rendered": rendered_to_json(rendered), "region": region}
             items.append(
-                OutboxItem(r.id, f"news:{region}:{digest}:{r.id}", payloads[r.lang], _hold_until(r, now))
+                OutboxItem(r.id, f"news:{region}:{digest}:{r.id}", payloads[r.lang], hold_until(r, now))
             )
     return await store.commit_news(region, key, items)
 
@@ -129,7 +129,7 @@ async def fan_out_events(
             items = []
             payloads: dict[tuple[str, date], Mapping[str, Any]] = {}
             for r in recipients:
-                send_at = _hold_until(r, now)
+                send_at = hold_until(r, now)
                 # A notice held past midnight must say "today", not "tomorrow": render it for the day it
                 # is sent, once per (language, day) however many recipients share it.
                 day = today if send_at == now else send_at.astimezone(KYIV).date()
@@ -235,7 +235,7 @@ def _is_quiet(recipient: Subscriber, moment: datetime) -> bool:
     return quiet is not None and in_quiet_hours(moment, *quiet)
 
 
-def _hold_until(recipient: Subscriber, now: datetime) -> datetime:
+def hold_until(recipient: Subscriber, now: datetime) -> datetime:
     """When a change notice may go: now, or when the recipient's quiet hours end."""
     quiet = recipient.quiet_hours
     return quiet_hours_end(now, *quiet) if quiet is not None and in_quiet_hours(now, *quiet) else now

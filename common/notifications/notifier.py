@@ -19,6 +19,7 @@ from common.asyncutil import wait_or_stop
 from common.changes import ScheduleEvent
 from common.clock import KYIV, Now, as_utc
 from common.metrics import Metrics
+from common.notifications.address_watch import AddressWatch
 from common.notifications.fanout import (
     EventStore,
     NewsStore,
@@ -36,6 +37,7 @@ from common.source import CachedSource, SourceUnavailable
 log = logging.getLogger(__name__)
 
 REMINDER_INTERVAL_SECONDS = 60.0
+ADDRESS_WATCH_PASS_SECONDS = 60.0  # how often the address watch looks for due streets
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 HISTORY_KEPT = timedelta(days=30)  # sent/dead outbox rows and fanned-out events older than this go
 
@@ -70,8 +72,10 @@ class Notifier:
         now: Now,
         reminder_interval_seconds: float = REMINDER_INTERVAL_SECONDS,
         metrics: Metrics | None = None,
+        address_watch: AddressWatch | None = None,
     ) -> None:
         self._db = db
+        self._address_watch = address_watch
         self._source = source
         self._regions = list(regions)
         self._now = now
@@ -96,6 +100,8 @@ class Notifier:
             asyncio.create_task(self._reminder_loop(), name="reminders"),
             asyncio.create_task(self._outbox_loop(), name="outbox"),
         ]
+        if self._address_watch is not None:
+            self._tasks.append(asyncio.create_task(self._address_loop(), name="address-watch"))
 
     async def stop(self) -> None:
         self._stop.set()
@@ -179,6 +185,19 @@ class Notifier:
         # change apart from the schedule's version, so they are looked at every pass too (the cache's copy).
         await self.fan_out(events)
         await self.fan_out_news()
+
+    async def watch_addresses(self) -> int:
+        """Looks at the saved addresses' streets that are due and queues alerts of outages there."""
+        if self._address_watch is None:
+            return 0
+        queued = await self._address_watch.run_once()
+        self._metrics.notifications_queued.labels("outage").inc(queued)
+        return queued
+
+    async def _address_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._guarded(self.watch_addresses)
+            await wait_or_stop(self._stop, ADDRESS_WATCH_PASS_SECONDS)
 
     async def _outbox_loop(self) -> None:
         while not self._stop.is_set():

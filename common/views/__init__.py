@@ -4,7 +4,7 @@ under them, group lookups and their notices, a chat's settings in words, the dat
 Each bot is a thin renderer of these into its own markup and buttons, so nothing here knows a platform.
 """
 
-from common.views.address import house_lines
+from common.views.address import house_lines, saved_address_lines, with_address_outages
 from common.views.echo import ECHO_LIMIT, echo
 from common.views.lookup import (
     GroupChoice,
@@ -65,8 +65,10 @@ __all__ = [
     "quiet_text",
     "read_quiet",
     "read_switch",
+    "saved_address_lines",
     "schedule_view",
     "settings_line",
     "status_lines",
     "unknown_group",
+    "with_address_outages",
 ]

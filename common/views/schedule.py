@@ -6,6 +6,8 @@ fresh the data is, and the actions offered under it. Each bot turns it into its 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -73,6 +75,14 @@ class ScheduleView:
     @property
     def title(self) -> str:
         return self.rendered.title
+
+    def with_notes(self, notes: Sequence[str]) -> ScheduleView:
+        """The same view with ``notes`` added at the end."""
+        if not notes:
+            return self
+        return dataclasses.replace(
+            self, rendered=dataclasses.replace(self.rendered, notes=(*self.rendered.notes, *notes))
+        )
 
 
 def schedule_view(

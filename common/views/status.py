@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from common.clock import KYIV
+from common.dtek.address import StreetAddress
 from common.i18n import Catalog
 from common.render.text import age_text, announcement_full, region_name
 from common.source import SourceUnavailable
+from common.views.address import HouseLookup, saved_address_lines
 from common.views.lookup import SnapshotSource
 
 
 async def status_lines(
-    source: SnapshotSource, mode: str, regions: Iterable[str], *, now: datetime, t: Catalog
+    source: SnapshotSource,
+    mode: str,
+    regions: Iterable[str],
+    *,
+    now: datetime,
+    t: Catalog,
+    lookup: HouseLookup | None = None,
+    addresses: Sequence[StreetAddress] = (),
 ) -> list[str]:
     """Per region (each once, in order): the mode, the data's age, DTEK's update time, stale or fresh;
-    then what DTEK says: the weekly plan not in force, its announcement in full."""
+    then what DTEK says: the weekly plan not in force, its announcement in full; at the end, the outage
+    DTEK reports at each of the chat's saved ``addresses`` (asked through ``lookup``)."""
     mode_text = t(f"bot.mode_{mode}")
     lines = []
     for region in dict.fromkeys(regions):
@@ -54,4 +64,6 @@ async def status_lines(
                     text=text,
                 )
             )
+    if lookup is not None:
+        lines += await saved_address_lines(lookup, addresses, t)
     return lines
