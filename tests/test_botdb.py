@@ -100,7 +100,7 @@ async def test_migrates_a_version_1_file_keeping_its_data(db_path: Path) -> None
         assert [p.id for p in await db.pending_events()] == [event_id]
         await db.ensure_recipient("42", "uk")
         assert await db.subscribe("42", "kem", "GPV1.1")
-    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
+    assert raw_query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
 
 
 async def test_migrates_a_version_2_outbox_keeping_its_rows(db_path: Path) -> None:
