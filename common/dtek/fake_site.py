@@ -72,6 +72,7 @@ class FakeDtekSite(LocalServer):
         self.houses: dict[Address, dict[str, list[str]]] = {}
         self.outages: dict[tuple[str, str, str, str], dict[str, str]] = {}
         self.ajax_calls: Counter[str] = Counter()
+        self.street_calls: Counter[Address] = Counter()  # getHomeNum calls per (region, settlement, street)
         self.ajax_rejected: Counter[str] = Counter()  # CSRF token, cookie or XHR header missing or wrong
         self.probe_calls: Counter[str] = Counter()  # checkDisconUpdate calls per region (also in ajax_calls)
         self.probe_text: dict[str, str] = {}  # region -> raw text answering its probes instead (garbage)
@@ -172,6 +173,7 @@ class FakeDtekSite(LocalServer):
         if form.get("method") != "getHomeNum" or not isinstance(city, str) or not isinstance(street, str):
             return web.json_response({"result": False, "text": "Bad request"})
         address = (region, city, street)
+        self.street_calls[address] += 1
         houses = self.houses.get(address, {})
         data = {house: self._house_entry(address, house, groups) for house, groups in houses.items()}
         return web.json_response({"result": True, "data": data, "updateTimestamp": "10:00 01.01.2026"})
