@@ -8,35 +8,58 @@ a temporary SQLite file), with the default intervals scaled down in time by ``--
 
     uv run python -m benchmarks.change_probe                      # 1 wall minute per setting = 5 real hours
     uv run python -m benchmarks.change_probe --scale 300 --minutes 2
+    uv run python -m benchmarks.change_probe --subscribers 0      # without the delivery leg
 
 Each setting runs ``--minutes`` wall-clock minutes. Meanwhile changes are published at random moments (each a
 uniform wait of up to one scrape interval after the previous one was stored), and the time from publishing to
 the new version in the DB is measured by polling the DB. Requests are what the fake site counted: page loads,
 warm-ups (the site root) and probes (``checkDisconUpdate``).
+
+The delivery leg then follows ``--changes`` changes on to ``--subscribers`` Telegram chats (default 1,000): the
+service as above (scaled, probe on), and a Telegram bot's notifier in shared mode in real time: it reads the
+shared DB every 60 s (``WATCH_INTERVAL_SECONDS``) and sends through the real aiogram client at the default 25
+messages per second to the fake Bot API in a child process (with Telegram's flood limit of 30 per second). A
+chat counts as told when the Bot API accepted its message. Change -> told = (change -> DB) scaled back + (DB
+-> told) in real time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import platform
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 
 import schedule_service.probe as probe_module
+from benchmarks.telegram_broadcast import serve_fake
+from common.botdb import BotDB
 from common.clock import kyiv_now
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
+from common.notifications import Notifier, SendOutcome
 from common.schedule import RegionSchedule
+from common.settings import SourceSettings
+from common.source import create_source
 from common.store import ScheduleReader, ScheduleWriter
 from schedule_service.service import run_service
 from schedule_service.settings import ServiceSettings
+from telegram_bot.delivery import TelegramSender
 
 REGION = "kem"
 SCRAPE_MINUTES = 30.0  # the defaults, in real time
@@ -44,6 +67,9 @@ PROBE_SECONDS = 300.0
 JITTER_SECONDS = 60.0
 SPACING_SECONDS = 10.0
 GUARD_SECONDS = probe_module.GUARD_SECONDS
+WATCH_INTERVAL_SECONDS = 60.0  # the bots' default: how often they look for a new version
+TELEGRAM_RATE = 25.0  # TELEGRAM_RATE_LIMIT's default
+TELEGRAM_FLOOD_LIMIT = 30  # what the fake Bot API allows per second before answering 429
 POLL_SECONDS = 0.005  # wall time between two looks at the DB
 
 
@@ -87,8 +113,9 @@ async def _poll_past(reader: ScheduleReader, version: int, deadline: float) -> b
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def run_setting(label: str, probe_seconds: float, scale: float, wall_seconds: float) -> Result:
-    scrape_wall = SCRAPE_MINUTES * 60 / scale
+@contextlib.asynccontextmanager
+async def running_service(probe_seconds: float, scale: float) -> AsyncIterator[Service]:
+    """The fake site and the real service loop on a temporary shared DB, its first scrape stored."""
     async with FakeDtekSite() as site:
         schedule = sample_schedule(REGION, kyiv_now().date())
         site.publish(schedule)
@@ -107,32 +134,57 @@ async def run_setting(label: str, probe_seconds: float, scale: float, wall_secon
             stop = asyncio.Event()
             async with DtekFetcher(settings) as fetcher, await ScheduleWriter.open(path) as writer:
                 started = time.monotonic()
-                service = asyncio.create_task(
+                task = asyncio.create_task(
                     run_service(settings, fetcher=fetcher, writer=writer, stop=stop, now=kyiv_now)
                 )
-                latencies: list[float] = []
-                missed = 0
-                async with await ScheduleReader.open(path) as reader:
-                    await _poll_past(reader, 0, started + 60)  # the first full scrape
-                    step = 0
-                    while True:
-                        await asyncio.sleep(random.uniform(0, scrape_wall))
-                        # Room for the slowest case (the next full scrape and its jitter) before the end.
-                        if time.monotonic() - started + scrape_wall * 1.2 > wall_seconds:
-                            break
-                        before = await _version(reader)
-                        step += 1
-                        schedule = _changed(schedule, step)
-                        site.publish(schedule)
-                        published = time.monotonic()
-                        if await _poll_past(reader, before, published + 2 * scrape_wall):
-                            latencies.append((time.monotonic() - published) * scale)
-                        else:
-                            missed += 1
-                    await asyncio.sleep(max(0.0, wall_seconds - (time.monotonic() - started)))
-                stop.set()
-                await asyncio.wait_for(service, timeout=10)
-                elapsed = time.monotonic() - started
+                try:
+                    async with await ScheduleReader.open(path) as reader:
+                        await _poll_past(reader, 0, started + 60)  # the first full scrape
+                        yield Service(site, path, reader, schedule, started, SCRAPE_MINUTES * 60 / scale)
+                finally:
+                    stop.set()
+                    await asyncio.wait_for(task, timeout=10)
+
+
+@dataclass
+class Service:
+    site: FakeDtekSite
+    path: Path  # the shared DB
+    reader: ScheduleReader
+    schedule: RegionSchedule  # what the site serves now
+    started: float  # monotonic
+    scrape_wall: float  # seconds between full scrapes, wall
+
+    async def change(self, step: int, scale: float) -> float | None:
+        """Publishes DTEK's next version; the real seconds until it was in the DB, None if it never was."""
+        before = await _version(self.reader)
+        self.schedule = _changed(self.schedule, step)
+        self.site.publish(self.schedule)
+        published = time.monotonic()
+        if await _poll_past(self.reader, before, published + 2 * self.scrape_wall):
+            return (time.monotonic() - published) * scale
+        return None
+
+
+async def run_setting(label: str, probe_seconds: float, scale: float, wall_seconds: float) -> Result:
+    async with running_service(probe_seconds, scale) as service:
+        latencies: list[float] = []
+        missed = 0
+        step = 0
+        while True:
+            await asyncio.sleep(random.uniform(0, service.scrape_wall))
+            # Room for the slowest case (the next full scrape and its jitter) before the end.
+            if time.monotonic() - service.started + service.scrape_wall * 1.2 > wall_seconds:
+                break
+            step += 1
+            latency = await service.change(step, scale)
+            if latency is None:
+                missed += 1
+            else:
+                latencies.append(latency)
+        await asyncio.sleep(max(0.0, wall_seconds - (time.monotonic() - service.started)))
+        elapsed = time.monotonic() - service.started
+        site = service.site
     return Result(
         label=label,
         latencies=latencies,
@@ -142,6 +194,122 @@ async def run_setting(label: str, probe_seconds: float, scale: float, wall_secon
         warmups=site.hits["/"],
         probes=site.probe_calls[REGION],
     )
+
+
+# --- the delivery leg ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    to_db: float  # real seconds from the change on the site to the new version in the shared DB
+    first: float  # real seconds from the new version in the DB to the first chat told ...
+    last: float  # ... and to the last
+    told: int
+
+
+class TimingSender:
+    """The real sender, noting when the Bot API accepted each change notice."""
+
+    def __init__(self, sender: TelegramSender) -> None:
+        self._sender = sender
+        self.told: list[float] = []  # monotonic
+
+    async def send(self, recipient_id: str, payload: Mapping[str, Any], *, parts_sent: int) -> SendOutcome:
+        outcome = await self._sender.send(recipient_id, payload, parts_sent=parts_sent)
+        if outcome.status == "sent" and payload.get("kind") == "event":
+            self.told.append(time.monotonic())
+        return outcome
+
+
+async def run_delivery(
+    subscribers: int, changes: int, scale: float, base_url: str, token: str
+) -> list[Delivery]:
+    deliveries: list[Delivery] = []
+    async with running_service(PROBE_SECONDS, scale) as service:
+        with tempfile.TemporaryDirectory() as folder:
+            async with await BotDB.open(Path(folder) / "bot.db", now=kyiv_now) as db:
+                groups = sorted({g for day in service.schedule.days.values() for g in day})
+                for chat in range(1, subscribers + 1):
+                    await db.ensure_recipient(str(chat), "uk")
+                    for group in groups:  # whichever group a change hits, every chat hears of it once
+                        await db.subscribe(str(chat), REGION, group)
+                settings = SourceSettings(
+                    _env_file=None, dtek_regions=[REGION], schedule_db_url=str(service.path)
+                )
+                source = create_source(settings, now=kyiv_now)
+                bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+                sender = TimingSender(TelegramSender(bot, move_recipient=db.move_recipient))
+                notifier = Notifier(
+                    db=db,
+                    source=source,
+                    sender=sender,
+                    regions=[REGION],
+                    rate_per_second=TELEGRAM_RATE,
+                    watch_interval_seconds=WATCH_INTERVAL_SECONDS,
+                    now=kyiv_now,
+                )
+                notifier.start()
+                try:
+                    # The bot's first look at the region only records it.
+                    await _until(lambda: _has_baseline(db), time.monotonic() + 2 * WATCH_INTERVAL_SECONDS)
+                    for step in range(1, changes + 1):
+                        # A change comes at any moment of the bot's minute.
+                        await asyncio.sleep(random.uniform(0, WATCH_INTERVAL_SECONDS))
+                        sender.told.clear()
+                        to_db = await service.change(step, scale)
+                        stored = time.monotonic()
+                        deadline = stored + WATCH_INTERVAL_SECONDS + 3 * subscribers / TELEGRAM_RATE + 60
+                        await _until(lambda: _at_least(sender.told, subscribers), deadline)
+                        if to_db is not None and sender.told:
+                            first, last = sender.told[0] - stored, sender.told[-1] - stored
+                            deliveries.append(Delivery(to_db, first, last, len(sender.told)))
+                        print(f"  change {step}: {len(sender.told)} of {subscribers} chats told", flush=True)
+                finally:
+                    await notifier.stop()
+                    await source.aclose()
+                    await bot.session.close()
+    return deliveries
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], deadline: float) -> None:
+    while True:
+        if await condition() or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _has_baseline(db: BotDB) -> bool:
+    return await db.load_baseline(REGION) is not None
+
+
+async def _at_least(told: list[float], count: int) -> bool:
+    return len(told) >= count
+
+
+def print_delivery(deliveries: list[Delivery], subscribers: int, probe_off: Result) -> None:
+    print()
+    print(
+        f"Change -> {subscribers} Telegram subscribers (probe on, default intervals; the bot in real time at "
+        f"{TELEGRAM_RATE:g} msg/s), median of {len(deliveries)} changes:"
+    )
+    print()
+    print("| step | first chat | last chat |")
+    print("|---|---|---|")
+    to_db = statistics.median(d.to_db for d in deliveries)
+    first = statistics.median(d.first for d in deliveries)
+    last = statistics.median(d.last for d in deliveries)
+    told = min(d.told for d in deliveries)
+    print(f"| change -> DB (service, scaled back) | {_minutes(to_db)} | {_minutes(to_db)} |")
+    print(f"| DB -> told (bot: watch pass, fan-out, sends) | {first:.1f} s | {last:.1f} s |")
+    print(f"| change -> told | {_minutes(to_db + first)} | {_minutes(to_db + last)} |")
+    if probe_off.latencies:  # the bot's part does not depend on how the service learnt of the change
+        off = statistics.median(probe_off.latencies)
+        print(
+            f"| change -> told, probe off (its change -> DB + the same DB -> told) | {_minutes(off + first)} "
+            f"| {_minutes(off + last)} |"
+        )
+    print()
+    print(f"Fewest chats told for one change: {told} of {subscribers}.")
 
 
 def _minutes(seconds: float) -> str:
@@ -198,11 +366,34 @@ def main() -> None:
         "--minutes", type=float, default=1.0, help="wall-clock minutes per setting (default 1)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for the moments of the changes")
+    parser.add_argument(
+        "--subscribers", type=int, default=1000, help="Telegram chats of the delivery leg (0: no such leg)"
+    )
+    parser.add_argument("--changes", type=int, default=3, help="changes followed to the subscribers")
     args = parser.parse_args()
     random.seed(args.seed)
     wall_seconds = args.minutes * 60
     results = asyncio.run(run_all(args.scale, wall_seconds))
     print_table(results, args.scale, wall_seconds)
+    if args.subscribers > 0:
+        deliveries = with_fake_telegram(args.subscribers, args.changes, args.scale)
+        print_delivery(deliveries, args.subscribers, results[1])
+
+
+def with_fake_telegram(subscribers: int, changes: int, scale: float) -> list[Delivery]:
+    """The delivery leg, with the fake Bot API in a child process (its CPU time is not the bot's)."""
+    ready: Queue[tuple[str, str]] = multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    server = multiprocessing.Process(target=serve_fake, args=(subscribers, TELEGRAM_FLOOD_LIMIT, ready, stop))
+    server.start()
+    try:
+        base_url, token = ready.get(timeout=60)
+        probe_module.GUARD_SECONDS = GUARD_SECONDS / scale
+        return asyncio.run(run_delivery(subscribers, changes, scale, base_url, token))
+    finally:
+        probe_module.GUARD_SECONDS = GUARD_SECONDS
+        stop.set()
+        server.join(timeout=10)
 
 
 if __name__ == "__main__":
