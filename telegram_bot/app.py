@@ -29,6 +29,7 @@ from common.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from common.logs import setup_logging
 from common.metrics import Metrics, MetricsPortError, serving_metrics
 from common.notifications import Notifier
+from common.notifications.address_watch import create_address_watch
 from common.settings import describe_settings_error
 from common.source import create_source
 from common.store import database_path
@@ -57,6 +58,7 @@ COMMANDS = (
     "pictures",
     "news",
     "address",
+    "outages",
     "lang",
     "status",
     "help",
@@ -141,6 +143,7 @@ class TelegramApp:
             watch_interval_seconds=settings.watch_interval_seconds,
             now=ctx.now,
             metrics=ctx.metrics,
+            address_watch=create_address_watch(ctx.db, ctx.address, settings, now=ctx.now),
         )
         self._webhook_stop = asyncio.Event()
         dispatcher.startup.register(self._on_startup)

@@ -54,9 +54,9 @@ class LangCb(CallbackData, prefix="lg"):
 
 
 class AddressCb(CallbackData, prefix="ad"):
-    step: str  # "start", "city", "street", "sub"
+    step: str  # "start", "city", "street", "save" (the address found, kept in the FSM state)
     index: int = 0
-    generation: int = 0  # which suggestion list the index refers to
+    generation: int = 0  # which suggestion list the index refers to, or which found address to save
 
 
 def region_picker(regions: Iterable[str], purpose: str, lang: str) -> InlineKeyboardMarkup:
@@ -142,6 +142,13 @@ def choice_list(step: str, labels: Iterable[str], generation: int) -> InlineKeyb
         builder.button(text=label, callback_data=AddressCb(step=step, index=index, generation=generation))
     builder.adjust(1)
     return builder.as_markup()
+
+
+def without_button(markup: InlineKeyboardMarkup | None, data: str) -> InlineKeyboardMarkup | None:
+    """``markup`` without the button whose callback data is ``data``; None when no button is left."""
+    rows = [[b for b in row if b.callback_data != data] for row in (markup.inline_keyboard if markup else [])]
+    kept = [row for row in rows if row]
+    return InlineKeyboardMarkup(inline_keyboard=kept) if kept else None
 
 
 def _buttons(items: Iterable[tuple[str, CallbackData]]) -> list[InlineKeyboardButton]:

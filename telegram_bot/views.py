@@ -22,7 +22,15 @@ from common.dtek.regions import REGIONS
 from common.i18n import Catalog
 from common.render.text import TELEGRAM_CAPTION_LIMIT, TELEGRAM_MESSAGE_LIMIT, split_text, to_text
 from common.source import Snapshot
-from common.views import Notice, Picture, ScheduleView, ViewKind, load_schedule_view, load_snapshot
+from common.views import (
+    Notice,
+    Picture,
+    ScheduleView,
+    ViewKind,
+    load_schedule_view,
+    load_snapshot,
+    with_address_outages,
+)
 from telegram_bot.context import BotContext
 from telegram_bot.keyboards import group_picker, region_picker, schedule_buttons
 from telegram_bot.markup import HTML
@@ -61,12 +69,16 @@ async def ask_group(ctx: BotContext, message: Message, t: Catalog, region: str, 
 
 
 async def schedule_answer(
-    ctx: BotContext, t: Catalog, region: str, group: str, kind: ViewKind, *, picture: bool
+    ctx: BotContext, t: Catalog, recipient_id: str, region: str, group: str, kind: ViewKind, *, picture: bool
 ) -> ScheduleView | Notice:
-    """The view from the cache (never a forced scrape), with its picture when ``picture``."""
-    return await load_schedule_view(
+    """The view from the cache (never a forced scrape), with its picture when ``picture``, and a note per
+    outage in progress at the chat's saved addresses in the group."""
+    view = await load_schedule_view(
         ctx.source, region, group, kind, now=ctx.now(), t=t, pictures=ctx.pictures if picture else None
     )
+    if isinstance(view, Notice):
+        return view
+    return await with_address_outages(view, ctx.address, await ctx.db.saved_addresses(recipient_id), t)
 
 
 async def send_schedule(
@@ -81,7 +93,7 @@ async def send_schedule(
 ) -> None:
     """A group's schedule as new messages: a picture when the chat wants pictures, else text."""
     wants_picture = recipient.pictures and ctx.settings.telegram_pictures
-    answer = await schedule_answer(ctx, t, region, group, kind, picture=wants_picture)
+    answer = await schedule_answer(ctx, t, recipient.id, region, group, kind, picture=wants_picture)
     if isinstance(answer, Notice):
         await bot.send_message(chat_id, HTML.escape(answer.text))
         return

@@ -1,8 +1,10 @@
-"""/address: settlement, street and house, then DTEK's answer which group(s) the house is in."""
+"""/address: settlement, street and house, then DTEK's answer which group(s) the house is in, with a button
+per group to subscribe and one to save the address for outage alerts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import astuple
 from typing import Any
 
 from aiogram import F, Router
@@ -13,13 +15,16 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message, User
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from common.dtek.address import search
+from common.botdb import Recipient
+from common.dtek.address import StreetAddress, search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog
 from common.views import echo, house_lines
+from common.views.outages import save_for_alerts, saved_text
 from telegram_bot.context import BotContext
-from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker
+from telegram_bot.keyboards import AddressCb, GroupCb, RegionCb, choice_list, region_picker, without_button
 from telegram_bot.markup import HTML
+from telegram_bot.middlewares import MANAGES_CHAT
 from telegram_bot.views import menu_outdated
 
 MAX_INPUT = 100  # longer text is no address; cut it before searching or echoing it
@@ -145,21 +150,63 @@ async def house_typed(message: Message, state: FSMContext, ctx: BotContext, t: C
         await ask(message, message.from_user, HTML.escape(t("bot.address_not_found", house=echo(house))))
         return
     await state.clear()
-    address = ", ".join(part for part in (settlement, street, echo(house)) if part)
+    address = StreetAddress(region, settlement, street, echo(house))
     if not info.groups:
         await message.answer(HTML.escape(f"{address}. {t('bot.address_no_group')}"))
         return
     snapshot = await ctx.source.get(region)
     names = [snapshot.schedule.group_name(g) if snapshot else g for g in info.groups]
-    lines = house_lines(info, address, names, t)
+    lines = house_lines(info, str(address), names, t)
     builder = InlineKeyboardBuilder()
     for group, name in zip(info.groups, names, strict=True):
         builder.button(
             text=t("bot.address_subscribe", group=name),
             callback_data=GroupCb(purpose="sub", region=region, group=group),
         )
+    # The address stays in the FSM state, the button carries only its generation (see offer()).
+    builder.button(
+        text=t("bot.address_save"), callback_data=AddressCb(step="save", generation=message.message_id)
+    )
     builder.adjust(1)
+    found = {"address": list(astuple(address)), "groups": info.groups, "names": names}
+    await state.update_data(found=found, found_generation=message.message_id)
     await message.answer(HTML.escape("\n".join(lines)), reply_markup=builder.as_markup())
+
+
+async def save_found(
+    query: CallbackQuery,
+    callback_data: AddressCb,
+    state: FSMContext,
+    ctx: BotContext,
+    recipient: Recipient,
+    t: Catalog,
+) -> None:
+    """The save button under the answer: subscribes the chat to the house's group(s), saves the address with
+    its outage alerts on, and says so in the answer, whose save button goes."""
+    data = await state.get_data()
+    found: dict[str, Any] | None = data.get("found")
+    message = query.message
+    if (
+        found is None
+        or data.get("found_generation") != callback_data.generation
+        or not isinstance(message, Message)
+        or message.text is None
+    ):
+        await menu_outdated(query, ctx, t)
+        return
+    address = StreetAddress(*found["address"])
+    if address.region not in ctx.regions:
+        await menu_outdated(query, ctx, t)
+        return
+    await query.answer()
+    for group in found["groups"]:
+        await ctx.db.subscribe(recipient.id, address.region, group)
+    await save_for_alerts(ctx.db, recipient.id, address)
+    saved = f"{saved_text(address, found['names'], t)}\n{t('bot.address_saved_hint')}"
+    await message.edit_text(
+        f"{message.html_text}\n\n{HTML.escape(saved)}",
+        reply_markup=without_button(message.reply_markup, callback_data.pack()),
+    )
 
 
 async def offer(
@@ -199,4 +246,6 @@ def create_router() -> Router:
     router.message.register(street_typed, AddressForm.street, F.text, ~F.text.startswith("/"))
     router.callback_query.register(street_picked, AddressCb.filter(F.step == "street"), AddressForm.street)
     router.message.register(house_typed, AddressForm.house, F.text, ~F.text.startswith("/"))
+    # Any state: the conversation ended with the answer, whose found address stays in the FSM data.
+    router.callback_query.register(save_found, AddressCb.filter(F.step == "save"), flags={MANAGES_CHAT: True})
     return router

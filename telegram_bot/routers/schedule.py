@@ -36,7 +36,7 @@ async def schedule_command(
 
 
 async def change_view(
-    query: CallbackQuery, callback_data: ViewCb, bot: Bot, ctx: BotContext, t: Catalog
+    query: CallbackQuery, callback_data: ViewCb, bot: Bot, ctx: BotContext, recipient: Recipient, t: Catalog
 ) -> None:
     """Edits the schedule the button sits under into the chosen view; a photo message keeps its picture form."""
     message = query.message
@@ -44,7 +44,13 @@ async def change_view(
         await menu_outdated(query, ctx, t)
         return
     view = await schedule_answer(
-        ctx, t, callback_data.region, callback_data.group, callback_data.view, picture=bool(message.photo)
+        ctx,
+        t,
+        recipient.id,
+        callback_data.region,
+        callback_data.group,
+        callback_data.view,
+        picture=bool(message.photo),
     )
     if isinstance(view, Notice):
         if view.problem is Problem.UNKNOWN_GROUP:

@@ -19,7 +19,10 @@ async def help_command(message: Message, t: Catalog) -> None:
 
 async def status(message: Message, ctx: BotContext, recipient: Recipient, t: Catalog) -> None:
     regions = [region for region, _ in await ctx.db.subscriptions(recipient.id)] or ctx.regions[:1]
-    lines = await status_lines(ctx.source, ctx.source.mode, regions, now=ctx.now(), t=t)
+    addresses = await ctx.db.saved_addresses(recipient.id)
+    lines = await status_lines(
+        ctx.source, ctx.source.mode, regions, now=ctx.now(), t=t, lookup=ctx.address, addresses=addresses
+    )
     await message.answer(HTML.escape("\n".join(lines)))
 
 
