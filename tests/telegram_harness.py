@@ -100,6 +100,7 @@ class SettingsValues(TypedDict, total=False):
     dtek_url_template: str
     dtek_retry_attempts: int
     watch_interval_seconds: float
+    address_watch_interval_minutes: float
     admin_ids: list[int]
     schedule_db_url: str
     telegram_rate_limit: float
