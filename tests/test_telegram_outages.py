@@ -25,6 +25,7 @@ from tests.telegram_harness import (
     make_settings,
     start_bot,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e  # the bot against the fake Bot API
 
@@ -123,6 +124,16 @@ async def test_address_answer_saves_the_address_with_subscriptions_and_alerts(
     assert await bot.db.subscriptions(chat) == [("kem", "GPV2.2"), ("kem", "GPV3.1")]
     assert await bot.db.saved_addresses(chat) == [StreetAddress("kem", KYIV_CITY, KHRESHCHATYK, "22А")]
     assert await bot.db.wants_outage_alerts(chat)
+
+
+async def test_outages_is_in_the_help_and_the_command_menu(telegram: FakeTelegram, bot: RunningBot) -> None:
+    user = telegram.user(7105)
+    assert "/outages [on|off|forget] — відключення за збереженою адресою" in await command_answer(
+        user, "/help"
+    )
+    await wait_until(lambda: all(telegram.my_commands(lang) for lang in ("uk", "en")))
+    assert dict(telegram.my_commands("uk"))["outages"] == "Відключення за збереженою адресою"
+    assert dict(telegram.my_commands("en"))["outages"] == "Outages at your saved address"
 
 
 async def test_an_outdated_or_forged_save_press_changes_nothing(
