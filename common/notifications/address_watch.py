@@ -99,7 +99,9 @@ class AddressWatch:
             self._looked_at[street] = now  # also after a failure: a failing street waits its turn
             try:
                 # An answer a user's lookup fetched lately serves; the watch's own from the last pass does not.
-                houses = await self._lookup.houses(*street, max_age_seconds=self._interval.total_seconds() / 2)
+                houses = await self._lookup.houses(
+                    *street, max_age_seconds=self._interval.total_seconds() / 2
+                )
             except BlockedPageError as exc:
                 log.warning("address watch: %s blocked the lookup, leaving it for this pass: %s", region, exc)
                 blocked.add(region)
