@@ -20,10 +20,12 @@ from typing import Any, Self
 
 import discord
 
+from common.dtek.address import StreetAddress
 from common.source import CachedSource
-from common.views import Notice, Problem, ViewKind, load_schedule_view
+from common.views import Notice, Problem, ViewKind, load_schedule_view, with_address_outages
 from discord_bot.bot import DiscordBot, apologise
 from discord_bot.context import DiscordContext
+from discord_bot.delivery import user_recipient
 from discord_bot.i18n import catalog_for
 from discord_bot.render import CUSTOM_ID, Button, ScheduleMessage, parse_custom_id, schedule_message
 
@@ -81,9 +83,29 @@ class Answer:
         self.ephemeral = ephemeral
         self.deferred = False
 
+    @property
+    def private(self) -> bool:
+        """Whether the answer is seen by the user alone: ephemeral (or the edit of an ephemeral message), or
+        in the user's DM with the bot. Only such an answer may show what is the user's own, like an address.
+        """
+        interaction = self.interaction
+        if self.edit:
+            message = interaction.message
+            if message is not None and message.flags.ephemeral:
+                return True
+        elif self.ephemeral:
+            return True
+        channel = interaction.channel
+        return channel is not None and channel.type is discord.ChannelType.private
+
     async def defer_unless_at_hand(self, source: CachedSource, regions: Iterable[str]) -> None:
         """Defers when loading any of ``regions`` may wait for DTEK: the answer then comes later."""
-        if self.deferred or all(source.at_hand(region) for region in regions):
+        if not all(source.at_hand(region) for region in regions):
+            await self.defer()
+
+    async def defer(self) -> None:
+        """Defers (once): the answer comes later, e.g. after asking DTEK about an address."""
+        if self.deferred:
             return
         if self.edit:
             await self.interaction.response.defer()  # the message stays as it is until the edit
@@ -156,6 +178,9 @@ async def show_schedule(ctx: DiscordContext, answer: Answer, region: str, group:
     """Answers with the group's schedule (embed, picture, buttons), deferring first when DTEK must be
     asked; why there is none as an ephemeral word (for a button: that it is outdated)."""
     t = catalog_for(answer.interaction)
+    addresses = await private_addresses(ctx, answer, region)
+    if addresses:
+        await answer.defer()  # DTEK is asked about them
     await answer.defer_unless_at_hand(ctx.source, [region])
     view = await load_schedule_view(
         ctx.source, region, group, kind, now=ctx.now(), t=t, pictures=ctx.pictures
@@ -164,8 +189,18 @@ async def show_schedule(ctx: DiscordContext, answer: Answer, region: str, group:
         outdated = answer.edit and view.problem is Problem.UNKNOWN_GROUP
         await answer.notice(t("discord.outdated") if outdated else view.text)
         return
+    view = await with_address_outages(view, ctx.address, addresses, t)
     message = schedule_message(view)
     await answer.show(message, buttons(message))
+
+
+async def private_addresses(ctx: DiscordContext, answer: Answer, region: str) -> list[StreetAddress]:
+    """The user's saved addresses in ``region`` whose outages the answer may show: none unless it is
+    :attr:`Answer.private` (an address is never shown in a message others see)."""
+    if not answer.private:
+        return []
+    saved = await ctx.db.saved_addresses(user_recipient(answer.interaction.user.id))
+    return [address for address in saved if address.region == region]
 
 
 async def switch_view(

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from common.notifications import REMINDER_INTERVAL_SECONDS, Notifier
+from common.notifications.address_watch import create_address_watch
 from discord_bot.context import DiscordContext
 from discord_bot.delivery import DiscordSender, subscription_roles
 from discord_bot.i18n import CatalogTranslator, catalog_for
@@ -27,6 +28,7 @@ EXTENSIONS = (
     "discord_bot.cogs.alerts",
     "discord_bot.cogs.groups",
     "discord_bot.cogs.address",
+    "discord_bot.cogs.outages",
 )
 
 
@@ -113,6 +115,7 @@ class DiscordBot(commands.Bot):
             now=ctx.now,
             reminder_interval_seconds=self.reminder_interval_seconds,
             metrics=ctx.metrics,
+            address_watch=create_address_watch(ctx.db, ctx.address, ctx.settings, now=ctx.now),
         )
 
     async def close(self) -> None:

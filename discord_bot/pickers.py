@@ -4,6 +4,7 @@ works after a restart (the Cogs handle them as DynamicItems). Nothing here talks
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ GROUP_SELECT = re.compile(rf"gs:{_REGION}:(?P<page>\d{{1,3}})")
 GROUP_PAGE = re.compile(rf"gp:{_REGION}:(?P<page>\d{{1,3}})")
 # "ag:kem:GPV3.2": the button under an /address answer saving that group as the user's.
 SAVE_GROUP = re.compile(rf"ag:{_REGION}:{_GROUP}")
+# "aa:5f0c...": the button under an /address answer saving the address found, named by a digest of it: an
+# address may not fit the 100 characters of a custom_id (the Cog keeps the addresses it answered with).
+SAVE_ADDRESS = re.compile(r"aa:(?P<token>[0-9a-f]{20})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +70,8 @@ def group_page_id(region: str, page: int) -> str:
 
 def save_group_id(region: str, group: str) -> str:
     return f"ag:{region}:{group}"
+
+
+def save_address_id(*parts: str) -> str:
+    """The save button's custom_id for the address named by ``parts`` (region, settlement, street, house)."""
+    return f"aa:{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:20]}"

@@ -40,6 +40,7 @@ COMMANDS = [
     "groups",
     "mygroup",
     "notify",
+    "outages",
     "quiet",
     "remind",
     "schedule",

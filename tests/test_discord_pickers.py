@@ -194,7 +194,11 @@ async def test_address_answers_with_the_groups_and_a_button_saves_one(
     answer = await interaction.wait_for_original()
     assert answer.ephemeral
     assert answer.content == "Адреса: м. Київ, вул. Хрещатик, 22 А. Черга: Черга 2.2, Черга 3.1."
-    assert button_labels(answer) == ["✅ Зберегти Черга 2.2", "✅ Зберегти Черга 3.1"]
+    assert button_labels(answer) == [
+        "✅ Зберегти Черга 2.2",
+        "✅ Зберегти Черга 3.1",
+        "🏠 Зберегти адресу й стежити за відключеннями",
+    ]
     assert discord_dtek.ajax_calls["kem"] == 1
 
     saved = await alice.press(answer, "✅ Зберегти Черга 3.1")

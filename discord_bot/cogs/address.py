@@ -1,10 +1,17 @@
 """/address settlement street house [region]: which group(s) DTEK puts a house in, with a button per group
-to save it as the user's group, and the outage in progress there if DTEK reports one.
+to save it as the user's group, and the outage in progress there if DTEK reports one; a 🏠 button saves the
+address itself with its group, and turns on alerts by DM of outages there (see discord_bot.cogs.outages).
 
 ``settlement`` and ``street`` autocomplete from DTEK's street lists (the street within the settlement
 already typed); ``house`` is free text, cut and cleaned. Asking DTEK may take seconds, so the answer is
 deferred first. Everything is ephemeral: an address is the user's own business, not the channel's.
 With several regions configured, ``region`` picks one (the first configured by default).
+
+The buttons are DynamicItems, so the answer keeps no View in memory. An address may be too long for a
+custom_id, so the 🏠 button names a digest of it, and the Cog keeps the addresses it answered with for
+``ADDRESS_KEPT_SECONDS``: pressed later, or after a restart, the button asks to run /address again. (A View
+with a timeout holding the address would do too, but discord.py drops the DynamicItem templates of a View
+that times out, and the save-group buttons of every other answer would stop working with it.)
 """
 
 from __future__ import annotations
@@ -13,24 +20,29 @@ import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
 import discord
+from cachetools import TTLCache
 from discord import app_commands
 from discord.ext import commands
 
-from common.dtek.address import HouseInfo, search
+from common.dtek.address import HouseInfo, StreetAddress, search
 from common.dtek.errors import DtekError
 from common.i18n import Catalog, catalog
 from common.render.text import region_name
 from common.source import SourceUnavailable
 from common.views import Notice, echo, house_lines, load_snapshot
-from discord_bot.alerts import save_group
+from common.views.outages import save_for_alerts
+from discord_bot.alerts import save_group, settings_recipient
 from discord_bot.answers import Answer
 from discord_bot.bot import DiscordBot, apologise
+from discord_bot.cogs.outages import outage_alerts_by_dm
+from discord_bot.cogs.schedule import short
 from discord_bot.context import DiscordContext
-from discord_bot.i18n import catalog_for, region_text, text
-from discord_bot.pickers import SAVE_GROUP, SELECT_LIMIT, save_group_id
+from discord_bot.i18n import catalog_for, language, region_text, text
+from discord_bot.pickers import SAVE_ADDRESS, SAVE_GROUP, SELECT_LIMIT, save_address_id, save_group_id
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +51,8 @@ NAME_LIMIT = 100  # characters of a settlement or street option (and of an autoc
 HOUSE_LIMIT = 20  # characters of a house number
 NO_STREET = "-"  # the street "chosen" in a settlement without a street list
 MAX_BUTTONS = 25  # five rows of five
+ADDRESS_KEPT_SECONDS = 60 * 60  # how long the 🏠 button of an answer works
+ADDRESSES_KEPT = 4096  # answers whose 🏠 button works, at most (the oldest go first)
 # The options as Discord names them (the English names): interaction.namespace is keyed by these.
 REGION_OPTION = catalog("en")("discord.options.region.name")
 SETTLEMENT_OPTION = catalog("en")("discord.options.settlement.name")
@@ -99,6 +113,44 @@ class SaveGroupButton(
             await apologise(interaction)
 
 
+class SaveAddressButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_ADDRESS.pattern
+):
+    """Under an /address answer: saves the address found, with its group, and turns on outage alerts."""
+
+    def __init__(self, label: str, custom_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label=label[:80], custom_id=custom_id, style=discord.ButtonStyle.primary)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(label or "?", match.string)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot = interaction.client
+        assert isinstance(bot, DiscordBot)  # the only client that registers this item
+        cog = bot.get_cog(AddressCog.__cog_name__)
+        assert isinstance(cog, AddressCog)  # the Cog registers this item while loaded
+        try:
+            await cog.save_address(interaction, self.item.custom_id or "")
+        except Exception:
+            log.exception("the save-address button failed")
+            await apologise(interaction)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundAddress:
+    """An address an /address answer found, as its 🏠 button saves it."""
+
+    address: StreetAddress
+    group: str  # the house's group (the first, should DTEK give several)
+    name: str  # the group's display name
+
+
 async def save_picked_group(
     ctx: DiscordContext, interaction: discord.Interaction[Any], region: str, group: str
 ) -> None:
@@ -124,6 +176,8 @@ class AddressCog(commands.Cog, name="address"):
     def __init__(self, bot: DiscordBot) -> None:
         self.bot = bot
         self.ctx = bot.ctx
+        # custom_id of a 🏠 button -> the address it saves
+        self.found_addresses: TTLCache[str, FoundAddress] = TTLCache(ADDRESSES_KEPT, ADDRESS_KEPT_SECONDS)
         # The region option offers the configured regions, or is left out when there is only one. Choices
         # are fixed when a command is defined, so this instance's copy of the command gets its own.
         params = self.address._params
@@ -136,10 +190,10 @@ class AddressCog(commands.Cog, name="address"):
             del params["region"]
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(SaveGroupButton)
+        self.bot.add_dynamic_items(SaveGroupButton, SaveAddressButton)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(SaveGroupButton)
+        self.bot.remove_dynamic_items(SaveGroupButton, SaveAddressButton)
 
     @app_commands.command(
         name=text("discord.commands.address.name"), description=text("discord.commands.address.description")
@@ -225,14 +279,13 @@ class AddressCog(commands.Cog, name="address"):
             return t("bot.address_unavailable"), None
         if info is None:
             return _md(t("bot.address_not_found", house=echo(house))), None
-        where = ", ".join(part for part in (place, road, number) if part)
+        address = StreetAddress(region, place, road, number)
         if not info.groups:
-            return _md(f"{where}. {t('bot.address_no_group')}"), None
-        return await self.found(t, region, where, info)
+            return _md(f"{address}. {t('bot.address_no_group')}"), None
+        return await self.found(t, address, info)
 
-    async def found(
-        self, t: Catalog, region: str, where: str, info: HouseInfo
-    ) -> tuple[str, discord.ui.View]:
+    async def found(self, t: Catalog, address: StreetAddress, info: HouseInfo) -> tuple[str, discord.ui.View]:
+        region = address.region
         snapshot = await load_snapshot(self.ctx.source, region, t)
         names = [
             snapshot.schedule.group_name(group)
@@ -240,13 +293,38 @@ class AddressCog(commands.Cog, name="address"):
             else group.removeprefix("GPV")
             for group in info.groups
         ]
-        lines = house_lines(info, where, names, t)
+        lines = house_lines(info, str(address), names, t)
         view = discord.ui.View(timeout=None)
-        for group, name in list(zip(info.groups, names, strict=True))[:MAX_BUTTONS]:
+        for group, name in list(zip(info.groups, names, strict=True))[: MAX_BUTTONS - 1]:
             view.add_item(
                 SaveGroupButton(t("discord.address.save", group=name), save_group_id(region, group))
             )
+        custom_id = save_address_id(*address.street_key, address.house)
+        self.found_addresses[custom_id] = FoundAddress(address, info.groups[0], names[0])
+        view.add_item(SaveAddressButton(t("discord.address.save_address"), custom_id))
         return _md("\n".join(lines)), view
+
+    async def save_address(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
+        """The 🏠 button: the address and its group saved, outage alerts by DM on once a DM reached the
+        user (else they are told how to let DMs through); an ephemeral word either way."""
+        t = catalog_for(interaction)
+        found = self.found_addresses.get(custom_id)
+        if found is None:  # pressed long after the answer, or after a restart
+            await interaction.response.send_message(t("discord.menu_outdated"), ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a DM goes first
+        db, user, lang = self.ctx.db, interaction.user, language(interaction.locale)
+        address = _md(str(found.address))
+        follows = await save_group(db, user.id, found.address.region, found.group)  # DM alerts follow
+        recipient = await settings_recipient(db, user.id, lang)
+        await save_for_alerts(db, recipient.id, found.address)
+        lines = [t("discord.outages.saved", address=address, groups=_md(found.name))]
+        if follows:
+            lines.append(t("discord.alerts_follow", group=short(found.group)))
+        dm_text = t("discord.outages.dm", address=address)
+        reached = await outage_alerts_by_dm(self.ctx, user, lang, dm_text, "the save-address button")
+        lines.append(t("discord.outages.by_dm") if reached else t("discord.outages.dms_closed"))
+        await interaction.followup.send("\n".join(lines), ephemeral=True)
 
 
 def _md(line: str) -> str:

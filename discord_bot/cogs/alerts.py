@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from common.botdb import LEAD_MINUTES
+from common.botdb import LEAD_MINUTES, BotDB
 from common.i18n import Catalog
 from common.render.text import region_name
 from common.views import alert_settings_line, echo, lead_text, quiet_text, read_quiet
@@ -46,6 +46,20 @@ LEAD_CHOICES = [app_commands.Choice(name=text("discord.choices.no_reminder"), va
     app_commands.Choice(name=plural_text("plural.minutes", minutes), value=minutes)
     for minutes in LEAD_MINUTES
 ]
+
+
+async def reach_by_dm(db: BotDB, user: discord.User | discord.Member, content: str, why: str) -> bool:
+    """Sends ``content`` to the user by DM, which proves alerts can reach them; a DM Discord refuses pauses
+    their alerts (:func:`discord_bot.alerts.pause`) and gives False. ``why``: what asked, for the log."""
+    try:
+        dm = await user.create_dm()
+        await dm.send(content, allowed_mentions=NO_MENTIONS)
+    except discord.Forbidden as exc:
+        reason = GONE_CODES.get(exc.code, f"403 (code {exc.code})")
+        log.info("%s: no DM reaches user %s: %s", why, user.id, reason)
+        await pause(db, user.id, f"{why}: {reason}")
+        return False
+    return True
 
 
 def groups_text(saved: dict[str, str], t: Catalog) -> str:
@@ -139,13 +153,7 @@ class AlertsCog(commands.Cog, name="alerts"):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # two REST calls to the DM first
         groups = groups_text(saved, t)
-        try:
-            dm = await user.create_dm()
-            await dm.send(t("discord.alerts_dm", groups=groups), allowed_mentions=NO_MENTIONS)
-        except discord.Forbidden as exc:
-            reason = GONE_CODES.get(exc.code, f"403 (code {exc.code})")
-            log.info("/notify on: no DM reaches user %s: %s", user.id, reason)
-            await pause(db, user.id, f"/notify on: {reason}")
+        if not await reach_by_dm(db, user, t("discord.alerts_dm", groups=groups), "/notify on"):
             await interaction.followup.send(t("discord.alerts_dms_closed"), ephemeral=True)
             return
         recipient = await turn_on(db, user.id, language(interaction.locale), saved)
