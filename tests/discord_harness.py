@@ -94,6 +94,7 @@ class DiscordSettingsValues(TypedDict, total=False):
     watch_interval_seconds: float
     dtek_url_template: str
     dtek_retry_attempts: int
+    address_watch_interval_minutes: float
 
 
 def discord_settings(
