@@ -31,7 +31,11 @@ from tests.telegram_harness import NOW, TODAY, Clock, SharedDb, publish
 
 # Shaped like a real one (id, timestamp, signature), so that the settings' check lets it through.
 TOKEN = "MTIwMDAwMDAwMDAwMDAwMDAwMQ.GfAkEx.fake-signature-for-the-tests-only_0123456789"
-BOT_FIXTURES = frozenset({"discord_bot"})  # the fixtures below that start the bot: a test using one is e2e
+BOT_FIXTURES = frozenset(
+    {"discord_bot", "discord_address_bot"}
+)  # the fixtures below that start the bot: a test using one is e2e
+# The address watch of discord_address_bot looks at a street again this soon (its cached answer then stale).
+ADDRESS_WATCH_INTERVAL_SECONDS = 0.1
 GROUPS = 14  # queues 1..14 with two halves each: 28 groups, more than Discord's 25 autocomplete choices
 
 __all__ = ["NOW", "TODAY", "Clock"]
@@ -128,5 +132,27 @@ async def discord_bot(
 ) -> AsyncIterator[DiscordBot]:
     _, path = discord_shared
     settings = discord_settings(discord_fake, tmp_path, schedule_db_url=str(path))
+    async with start_bot(settings, Clock(NOW)) as bot:
+        yield bot
+
+
+@pytest.fixture
+async def discord_address_bot(
+    discord_fake: FakeDiscord,
+    discord_world: DiscordWorld,
+    discord_shared: SharedDb,
+    discord_dtek: FakeDtekSite,
+    tmp_path: Path,
+) -> AsyncIterator[DiscordBot]:
+    """The bot with the fake DTEK site answering /address (one try per request), whose address watch finds a
+    street due again after :data:`ADDRESS_WATCH_INTERVAL_SECONDS`."""
+    settings = discord_settings(
+        discord_fake,
+        tmp_path,
+        schedule_db_url=str(discord_shared[1]),
+        dtek_url_template=discord_dtek.url_template,
+        dtek_retry_attempts=1,
+        address_watch_interval_minutes=ADDRESS_WATCH_INTERVAL_SECONDS / 60,
+    )
     async with start_bot(settings, Clock(NOW)) as bot:
         yield bot

@@ -5,9 +5,7 @@ notifier's address watch queues, against the fake Discord and the fake DTEK site
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +13,12 @@ from common.dtek.address import StreetAddress
 from common.dtek.fake_site import FakeDtekSite
 from discord_bot.bot import DiscordBot
 from discord_bot.delivery import user_recipient
-from tests.discord_harness import NOW, Clock, DiscordWorld, discord_settings, start_bot
+from tests.discord_harness import ADDRESS_WATCH_INTERVAL_SECONDS, NOW, DiscordWorld
 from tests.fakes.discord import FakeDiscord, FakeMessage, FakeUser
 from tests.known import known
-from tests.telegram_harness import SharedDb
 
 pytestmark = pytest.mark.e2e  # the bot against a fake Discord (see tests/conftest.py)
 
-WATCH_INTERVAL_SECONDS = 0.1  # a watched street is due again this soon (and its cached answer stale)
 KHRESHCHATYK = {"settlement": "м. Київ", "street": "вул. Хрещатик"}
 HOUSE_1 = ("kem", "м. Київ", "вул. Хрещатик", "1")  # GPV1.1 in the sample
 ADDRESS_1 = StreetAddress(*HOUSE_1)
@@ -49,23 +45,8 @@ def outage(kind: str, reason: str, *, end: datetime = NOW + timedelta(hours=6, m
 
 
 @pytest.fixture
-async def bot(
-    discord_fake: FakeDiscord,
-    discord_world: DiscordWorld,
-    discord_shared: SharedDb,
-    discord_dtek: FakeDtekSite,
-    tmp_path: Path,
-) -> AsyncIterator[DiscordBot]:
-    settings = discord_settings(
-        discord_fake,
-        tmp_path,
-        schedule_db_url=str(discord_shared[1]),
-        dtek_url_template=discord_dtek.url_template,
-        dtek_retry_attempts=1,
-        address_watch_interval_minutes=WATCH_INTERVAL_SECONDS / 60,
-    )
-    async with start_bot(settings, Clock(NOW)) as running:
-        yield running
+def bot(discord_address_bot: DiscordBot) -> DiscordBot:
+    return discord_address_bot
 
 
 async def ephemeral_answer(world: DiscordWorld, user: FakeUser, name: str, **options: object) -> str:
@@ -282,7 +263,7 @@ async def test_a_schedule_in_dms_has_no_note_while_dtek_reports_no_outage(
 
 async def watch(bot: DiscordBot) -> int:
     """One pass of the notifier's address watch once the street is due again."""
-    await asyncio.sleep(WATCH_INTERVAL_SECONDS * 1.5)
+    await asyncio.sleep(ADDRESS_WATCH_INTERVAL_SECONDS * 1.5)
     return await known(bot.notifier).watch_addresses()
 
 

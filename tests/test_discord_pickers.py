@@ -3,7 +3,6 @@ schedule DB of 28 groups and the fake DTEK site answering the address lookup (te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,8 @@ KHRESHCHATYK = {"settlement": "м. Київ", "street": "вул. Хрещати�
 
 
 @pytest.fixture
-async def bot(
-    discord_fake: FakeDiscord,
-    discord_world: DiscordWorld,
-    discord_shared: SharedDb,
-    discord_dtek: FakeDtekSite,
-    tmp_path: Path,
-) -> AsyncIterator[DiscordBot]:
-    settings = discord_settings(
-        discord_fake,
-        tmp_path,
-        schedule_db_url=str(discord_shared[1]),
-        dtek_url_template=discord_dtek.url_template,
-        dtek_retry_attempts=1,
-    )
-    async with start_bot(settings, Clock(NOW)) as running:
-        yield running
+def bot(discord_address_bot: DiscordBot) -> DiscordBot:
+    return discord_address_bot
 
 
 def option_labels(message: FakeMessage, custom_id: str) -> list[str]:

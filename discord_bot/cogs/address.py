@@ -83,15 +83,13 @@ def suggestions(candidates: Sequence[str], typed: str) -> list[str]:
     return search(fitting, typed[:NAME_LIMIT], limit=SELECT_LIMIT)
 
 
-class SaveGroupButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_GROUP.pattern
-):
-    """Under an /address answer: saves its group as the presser's (``user_groups``)."""
+class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"(?!)"):
+    """A button under an /address answer; each kind (a subclass) has its template and ``style``."""
+
+    style = discord.ButtonStyle.secondary
 
     def __init__(self, label: str, custom_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(label=label[:80], custom_id=custom_id, style=discord.ButtonStyle.success)
-        )
+        super().__init__(discord.ui.Button(label=label[:80], custom_id=custom_id, style=self.style))
 
     @classmethod
     async def from_custom_id(
@@ -99,6 +97,12 @@ class SaveGroupButton(
     ) -> Self:
         label = item.label if isinstance(item, discord.ui.Button) else None
         return cls(label or "?", match.string)
+
+
+class SaveGroupButton(AnswerButton, template=SAVE_GROUP.pattern):
+    """Saves its group as the presser's (``user_groups``)."""
+
+    style = discord.ButtonStyle.success
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot = interaction.client
@@ -113,22 +117,10 @@ class SaveGroupButton(
             await apologise(interaction)
 
 
-class SaveAddressButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_ADDRESS.pattern
-):
-    """Under an /address answer: saves the address found, with its group, and turns on outage alerts."""
+class SaveAddressButton(AnswerButton, template=SAVE_ADDRESS.pattern):
+    """Saves the address found, with its group, and turns on outage alerts."""
 
-    def __init__(self, label: str, custom_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(label=label[:80], custom_id=custom_id, style=discord.ButtonStyle.primary)
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(label or "?", match.string)
+    style = discord.ButtonStyle.primary
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot = interaction.client
