@@ -44,7 +44,7 @@ async def run(quick: bool) -> list[Row]:
     for _ in range(times):
         ours_s += timed(ours, 1)
         soup_s += timed(soup, 1)
-    size = f"{len(html.encode()) / 1024:.0f} KB page, {times} runs"
+    size = f"{len(html) / 1000:.0f}k characters ({len(html.encode()) / 1024:.0f} KB), {times} runs"
     ours_peak, soup_peak = peak_bytes(ours), peak_bytes(soup)
     return [
         Row(
