@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.parse import mib
 from benchmarks.suite import Row, median, ms, ratio, repeats
 from common.botdb import BotDB
 from common.clock import kyiv_now
@@ -53,48 +54,19 @@ async def run(quick: bool) -> list[Row]:
     empty = [await measured(0) for _ in range(times)]
     full = [await measured(size) for _ in range(times)]
     note = f"median of {times}; Telegram bot, shared mode, fake Bot API; baseline: no subscriptions"
-    return [
-        compared(
-            f"bot start-up, {size:,} subscriptions",
-            [m.startup for m in full],
-            [m.startup for m in empty],
-            ms,
-            note,
-        ),
-        compared(
-            f"bot RSS once started, {size:,} subscriptions",
-            [m.rss_started for m in full],
-            [m.rss_started for m in empty],
-            mib,
-            note,
-        ),
-        compared(
-            f"bot RSS after the notifier's first passes, {size:,} subscriptions",
-            [m.rss_after_passes for m in full],
-            [m.rss_after_passes for m in empty],
-            mib,
-            note,
-        ),
-        compared(
-            f"bot DB size, {size:,} subscriptions",
-            [m.db_size for m in full],
-            [m.db_size for m in empty],
-            mib,
-            "one chat per subscription; baseline: the empty DB",
-        ),
+    figures: list[tuple[str, Callable[[Measured], float], Callable[[float], str], str]] = [
+        ("bot start-up", lambda m: m.startup, ms, note),
+        ("bot RSS once started", lambda m: m.rss_started, mib, note),
+        ("bot RSS after the notifier's first passes", lambda m: m.rss_after_passes, mib, note),
+        ("bot DB size", lambda m: m.db_size, mib, "one chat per subscription; baseline: the empty DB"),
     ]
-
-
-def compared(
-    benchmark: str, values: list[float], baseline: list[float], unit: Callable[[float], str], note: str
-) -> Row:
-    return Row(
-        benchmark, unit(median(values)), unit(median(baseline)), ratio(median(values), median(baseline)), note
-    )
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.3g} MiB"
+    rows = []
+    for name, figure, unit, why in figures:
+        value, baseline = median([figure(m) for m in full]), median([figure(m) for m in empty])
+        rows.append(
+            Row(f"{name}, {size:,} subscriptions", unit(value), unit(baseline), ratio(value, baseline), why)
+        )
+    return rows
 
 
 async def measured(subscriptions: int) -> Measured:
