@@ -27,7 +27,15 @@ from common.render.picture import day_rows, render_rows
 from common.render.text import render_schedule, render_week, to_text
 from common.schedule import RegionSchedule, canonical_json, resolve_group
 from common.settings import describe_settings_error
-from common.store import ScheduleReader, ScheduleWriter, SchemaVersionError, StoredSchedule, database_path
+from common.store import (
+    OUTCOME_OK,
+    ScheduleReader,
+    ScheduleWriter,
+    SchemaVersionError,
+    StoredSchedule,
+    database_path,
+)
+from schedule_service.probe import CHANGED, LOG_PREFIX, UNCHANGED
 from schedule_service.scrape import scrape_cycle
 from schedule_service.service import recall_last_successes, run_service
 from schedule_service.settings import ServiceSettings
@@ -37,6 +45,11 @@ log = logging.getLogger("schedule_service")
 DEMO_DB = "data/demo.db"
 DEMO_REGION = "kem"
 DEMO_GROUP = "3.2"
+_SUCCESSES = {
+    OUTCOME_OK,
+    LOG_PREFIX + UNCHANGED,
+    LOG_PREFIX + CHANGED,
+}  # scrape-log outcomes that stored or confirmed data
 
 
 class CliError(Exception):
@@ -240,10 +253,19 @@ async def _stale_regions(path: Path, regions: Sequence[str], max_age: timedelta,
         for region in regions:
             last = await reader.last_success(region)
             if last is None:
-                problems.append(f"{region}: never scraped successfully")
+                problems.append(f"{region}: never scraped successfully{await _last_failure(reader, region)}")
             elif (age := checked_at - as_utc(last)) > max_age:
-                problems.append(f"{region}: last success {age.total_seconds() / 60:.0f} min ago")
+                since = f"last success {age.total_seconds() / 60:.0f} min ago"
+                problems.append(f"{region}: {since}{await _last_failure(reader, region)}")
     return problems
+
+
+async def _last_failure(reader: ScheduleReader, region: str) -> str:
+    """``, last scrape <kind>`` when the region's newest log entry is a failure (a failed probe counts), else ""."""
+    newest = await reader.recent_scrapes(region, limit=1)
+    if not newest or newest[0].outcome in _SUCCESSES:
+        return ""
+    return f", last scrape {newest[0].outcome}"
 
 
 async def demo_command(settings: ServiceSettings, *, now: Now) -> int:

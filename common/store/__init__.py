@@ -2,6 +2,7 @@
 
 from common.sqlite_base import SchemaVersionError
 from common.store.sqlite import (
+    OUTCOME_OK,
     SCHEMA_VERSION,
     ChangeRecord,
     SaveResult,
@@ -14,6 +15,7 @@ from common.store.sqlite import (
 from common.store.url import database_path
 
 __all__ = [
+    "OUTCOME_OK",
     "SCHEMA_VERSION",
     "ChangeRecord",
     "SaveResult",
