@@ -36,7 +36,8 @@ from common.sqlite_base import (
     transaction,
 )
 
-# Re-exported: callers catch common.botdb.SchemaVersionError.
+# Re-exported: callers catch common.botdb.SchemaVersionError and DatabaseUnavailable.
+from common.sqlite_base import DatabaseUnavailable as DatabaseUnavailable
 from common.sqlite_base import SchemaVersionError as SchemaVersionError
 
 # One tuple of statements per schema version, applied in order, each in its own transaction.

@@ -82,20 +82,30 @@ class SharedDbLoader:
         self._path = path
         self._now = now
         self._reader: ScheduleReader | None = None
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file the reader has open
         self._closed = False
 
     async def _open(self) -> ScheduleReader | None:
+        if self._reader is not None and _file_identity(self._path) != self._file:
+            # Deleted or replaced (a restore, a new volume): the open connection would read the old file
+            # for ever. The next open reads the new one; a missing one fails, so the cache serves stale data.
+            log.warning("shared schedule DB %s was deleted or replaced: opening it again", self._path)
+            reader, self._reader = self._reader, None
+            await reader.close()
         if self._reader is None and not self._closed:
+            identity = _file_identity(self._path)
             try:
                 reader = await ScheduleReader.open(self._path)
             except (FileNotFoundError, SchemaVersionError) as exc:
+                if self._file is not None and isinstance(exc, FileNotFoundError):
+                    raise  # it was there: an error, not "no data yet"
                 # The service has not created (or migrated) the file yet: "no data yet", try again later.
                 log.info("shared schedule DB not ready: %s", exc)
                 return None
             if self._closed or self._reader is not None:  # closed, or opened by another caller, meanwhile
                 await reader.close()
             else:
-                self._reader = reader
+                self._reader, self._file = reader, identity
         return self._reader
 
     async def load(self, region: str) -> Snapshot | None:
@@ -121,6 +131,14 @@ class SharedDbLoader:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 class PageFetcher(Protocol):

@@ -13,6 +13,7 @@ and returned as aware datetimes in Kyiv time.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -29,6 +30,10 @@ BUSY_TIMEOUT_MS = 5000
 
 class SchemaVersionError(RuntimeError):
     """The database file's schema version does not match this code."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database file cannot be opened for writing: read-only, on a full disk, not a database."""
 
 
 class Database:
@@ -76,6 +81,10 @@ async def open_migrated(
     try:
         await _configure(db, path)
         await _migrate(db, path, migrations, upgrade_hint)
+        await _check_writable(db)
+    except sqlite3.Error as exc:
+        await db.close()
+        raise DatabaseUnavailable(f"cannot open {path} for writing: {exc}") from exc
     except BaseException:
         await db.close()  # an open aiosqlite thread would keep the process alive
         raise
@@ -150,6 +159,13 @@ async def _configure(db: aiosqlite.Connection, path: Path) -> None:
         raise RuntimeError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
     await db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash may lose the last commit only
     await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _check_writable(db: aiosqlite.Connection) -> None:
+    """One write now (the version, unchanged): a read-only file fails at the start, not at the first write
+    hours later; a migrated file needs no other write to open."""
+    async with transaction(db, "BEGIN IMMEDIATE"):
+        await db.execute(f"PRAGMA user_version = {await user_version(db)}")
 
 
 async def _migrate(

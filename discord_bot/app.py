@@ -20,7 +20,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from pydantic import ValidationError
 
-from common.botdb import BotDB
+from common.botdb import BotDB, DatabaseUnavailable
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
@@ -120,7 +120,7 @@ async def run(settings: DiscordSettings, *, now: Now) -> None:
 async def _run_bot(settings: DiscordSettings, *, now: Now, metrics: Metrics) -> None:
     try:
         ctx = await build_context(settings, now=now, metrics=metrics)
-    except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+    except (ValueError, DatabaseUnavailable) as exc:  # a URL not understood, a read-only DB
         raise StartError(str(exc)) from None
     try:
         bot = create_bot(settings, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from common.metrics import Metrics
 from common.store import ScheduleWriter
 
 log = logging.getLogger(__name__)
+
+DB_ERROR = "db-error"  # the outcome of a scrape the shared DB refused to store (or log)
 
 
 class PageFetcher(Protocol):
@@ -110,7 +113,10 @@ async def scrape_cycle(
         except Stopped:
             log.info("scrape region=%s interrupted: stopping", region)
             break
-        except Exception as exc:  # a bug or a DB problem: log it, go on with the next region
+        except sqlite3.Error as exc:  # the DB refused (disk full, locked): one clear line, go on
+            log.error("scrape region=%s outcome=%s error=%s", region, DB_ERROR, exc)
+            outcome = ScrapeOutcome(region, False, DB_ERROR, str(exc), time.monotonic() - started)
+        except Exception as exc:  # a bug: log it with its traceback, go on with the next region
             log.exception("scrape region=%s outcome=error", region)
             error = f"{type(exc).__name__}: {exc}"
             outcome = ScrapeOutcome(region, False, "error", error, time.monotonic() - started)

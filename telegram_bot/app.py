@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from common.botcli import EXIT_CONFIG
-from common.botdb import BotDB
+from common.botdb import BotDB, DatabaseUnavailable
 from common.clock import Now, kyiv_now
 from common.dtek.address import AddressLookup
 from common.dtek.fetch import DtekFetcher
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         async with serving_metrics(metrics, settings):
             try:
                 app = await build_app(settings, now=kyiv_now, metrics=metrics)
-            except ValueError as exc:  # DATABASE_URL or SCHEDULE_DB_URL not understood
+            except (ValueError, DatabaseUnavailable) as exc:  # a URL not understood, a read-only DB
                 raise SystemExit(f"error: {exc}") from None
             await app.run()
 
