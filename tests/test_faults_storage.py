@@ -187,7 +187,7 @@ def read_only(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return connect(database, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(common.sqlite_base.aiosqlite, "connect", read_only_connect)
+        patched.setattr(aiosqlite, "connect", read_only_connect)
         yield
 
 
