@@ -9,7 +9,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ async def _disk_full(path: Path, writer: ScheduleWriter) -> AsyncIterator[None]:
         await connection.execute("PRAGMA max_page_count = 1073741823")  # room again
 
 
-StorageFault = Callable[[Path, ScheduleWriter], Any]
+StorageFault = Callable[[Path, ScheduleWriter], AbstractAsyncContextManager[None]]
 WRITE_FAULTS: dict[str, tuple[StorageFault, str]] = {
     "locked by another writer": (_locked_by_another_writer, "database is locked"),
     "disk full": (_disk_full, "database or disk is full"),
