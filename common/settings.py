@@ -97,3 +97,7 @@ class BotSettings(SourceSettings):
     address_watch_interval_minutes: float = Field(15.0, ge=0)
     # ... and at most this many such calls per region and hour; streets beyond it wait their turn.
     address_watch_calls_per_hour: int = Field(60, ge=1)
+    # Each user may send this many commands and button presses at once, then this many a minute; beyond
+    # that the bot drops them, saying once "too many requests" (never reached by a person's pace).
+    user_rate_limit_burst: int = Field(10, ge=1)
+    user_rate_limit_per_minute: float = Field(20.0, gt=0)

@@ -23,7 +23,7 @@ import discord
 from common.dtek.address import StreetAddress
 from common.source import CachedSource
 from common.views import Notice, Problem, ViewKind, load_schedule_view, with_address_outages
-from discord_bot.bot import DiscordBot, apologise
+from discord_bot.bot import DiscordBot, ThrottledItem, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.delivery import user_recipient
 from discord_bot.i18n import catalog_for
@@ -32,7 +32,7 @@ from discord_bot.render import CUSTOM_ID, Button, ScheduleMessage, parse_custom_
 log = logging.getLogger(__name__)
 
 
-class ScheduleButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=CUSTOM_ID):
+class ScheduleButton(ThrottledItem[discord.ui.Button[discord.ui.View]], template=CUSTOM_ID):
     """A button under a schedule; its custom_id names region, group and view, so it works after restarts."""
 
     def __init__(self, button: Button) -> None:

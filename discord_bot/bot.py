@@ -1,11 +1,12 @@
 """The bot: a ``commands.Bot`` whose ``setup_hook`` loads one Cog per feature and syncs the commands when
-they changed; handler failures are logged and apologised for, and the bot keeps running."""
+they changed; handler failures are logged and apologised for, and the bot keeps running. Each user's
+commands and component uses pass the per-user throttle first (:func:`admit`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -13,6 +14,7 @@ from discord.ext import commands
 
 from common.notifications import REMINDER_INTERVAL_SECONDS, Notifier
 from common.notifications.address_watch import create_address_watch
+from common.throttle import UserThrottle
 from discord_bot.context import DiscordContext
 from discord_bot.delivery import DiscordSender, subscription_roles
 from discord_bot.i18n import CatalogTranslator, catalog_for
@@ -51,7 +53,38 @@ async def apologise(interaction: discord.Interaction[Any]) -> None:
         log.warning("could not apologise for interaction %s", interaction.id, exc_info=True)
 
 
+async def admit(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the user is within the per-user limit; if not, the interaction gets an ephemeral "too many
+    requests" answer instead. Autocomplete is not counted: it is typing, and it cannot be answered so."""
+    bot = interaction.client
+    if interaction.type is discord.InteractionType.autocomplete or not isinstance(bot, DiscordBot):
+        return True
+    verdict = bot.throttle.check(interaction.user.id)
+    if verdict.allowed:
+        return True
+    text = catalog_for(interaction)("bot.too_many_requests", seconds=verdict.wait_seconds)
+    try:
+        await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not refuse interaction %s", interaction.id, exc_info=True)
+    return False
+
+
+ItemT = TypeVar("ItemT", bound=discord.ui.Item[Any], covariant=True)
+
+
+class ThrottledItem(discord.ui.DynamicItem[ItemT], template=r"(?!)"):
+    """The base of the bot's buttons and menus (DynamicItems): a use over the user's limit is refused.
+    Its template matches nothing: only subclasses, with their own, are registered."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await admit(interaction)
+
+
 class DiscordTree(app_commands.CommandTree["DiscordBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[DiscordBot], /) -> bool:
+        return await admit(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[DiscordBot], error: app_commands.AppCommandError
     ) -> None:
@@ -87,6 +120,10 @@ class DiscordBot(commands.Bot):
         self.extension_names = tuple(extensions)
         self.reminder_interval_seconds = reminder_interval_seconds
         self.failed_extensions: list[str] = []
+        settings = ctx.settings
+        self.throttle = UserThrottle.on_clock(
+            settings.user_rate_limit_per_minute, settings.user_rate_limit_burst, ctx.now
+        )
         self.synced: bool | None = None  # whether the start synced the commands; None before setup_hook
         self.notifier: Notifier | None = None  # started by setup_hook, once logged in
 

@@ -33,11 +33,13 @@ from common.notifications.address_watch import create_address_watch
 from common.settings import describe_settings_error
 from common.source import create_source
 from common.store import database_path
+from common.throttle import UserThrottle
 from telegram_bot.context import BotContext
 from telegram_bot.delivery import TelegramSender
 from telegram_bot.middlewares import (
     ChatManagersMiddleware,
     RecipientMiddleware,
+    ThrottleMiddleware,
     UpdateCounter,
     first_language,
 )
@@ -78,6 +80,13 @@ def create_bot(settings: TelegramSettings) -> Bot:
 def create_dispatcher(ctx: BotContext) -> Dispatcher:
     dispatcher = Dispatcher(storage=MemoryStorage(), ctx=ctx)
     dispatcher.update.outer_middleware(UpdateCounter(ctx.metrics.updates))
+    settings = ctx.settings
+    throttle = UserThrottle.on_clock(
+        settings.user_rate_limit_per_minute, settings.user_rate_limit_burst, ctx.now
+    )
+    throttling = ThrottleMiddleware(throttle, settings.default_language)
+    dispatcher.message.outer_middleware(throttling)
+    dispatcher.callback_query.outer_middleware(throttling)
     # In this order: the admins-only check answers in the catalog the recipient middleware adds.
     for middleware in (RecipientMiddleware(ctx), ChatManagersMiddleware()):
         dispatcher.message.middleware(middleware)

@@ -37,7 +37,7 @@ from common.views import Notice, echo, house_lines, load_snapshot
 from common.views.outages import save_for_alerts
 from discord_bot.alerts import save_group, settings_recipient
 from discord_bot.answers import Answer
-from discord_bot.bot import DiscordBot, apologise
+from discord_bot.bot import DiscordBot, ThrottledItem, apologise
 from discord_bot.cogs.outages import outage_alerts_by_dm
 from discord_bot.cogs.schedule import short
 from discord_bot.context import DiscordContext
@@ -83,7 +83,7 @@ def suggestions(candidates: Sequence[str], typed: str) -> list[str]:
     return search(fitting, typed[:NAME_LIMIT], limit=SELECT_LIMIT)
 
 
-class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"(?!)"):
+class AnswerButton(ThrottledItem[discord.ui.Button[discord.ui.View]], template=r"(?!)"):
     """A button under an /address answer; each kind (a subclass) has its template and ``style``."""
 
     style = discord.ButtonStyle.secondary

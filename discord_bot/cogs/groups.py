@@ -22,7 +22,7 @@ from common.i18n import Catalog
 from common.render.text import region_name
 from common.views import Notice, Problem, ViewKind, load_snapshot, preferred_regions
 from discord_bot.answers import Answer, show_schedule
-from discord_bot.bot import DiscordBot, apologise
+from discord_bot.bot import DiscordBot, ThrottledItem, apologise
 from discord_bot.context import DiscordContext
 from discord_bot.i18n import catalog_for, text
 from discord_bot.pickers import (
@@ -62,7 +62,7 @@ def _select_of(item: discord.ui.Item[Any], custom_id: str) -> Select:
     return item if isinstance(item, discord.ui.Select) else discord.ui.Select(custom_id=custom_id)
 
 
-class RegionSelect(discord.ui.DynamicItem[Select], template=REGION_SELECT.pattern):
+class RegionSelect(ThrottledItem[Select], template=REGION_SELECT.pattern):
     """The region select of /groups: picking a region turns the picker into that region's groups."""
 
     @classmethod
@@ -83,7 +83,7 @@ class RegionSelect(discord.ui.DynamicItem[Select], template=REGION_SELECT.patter
         await _guarded(interaction, self.item.custom_id, handle)
 
 
-class GroupSelect(discord.ui.DynamicItem[Select], template=GROUP_SELECT.pattern):
+class GroupSelect(ThrottledItem[Select], template=GROUP_SELECT.pattern):
     """A page of a region's groups: picking one answers with its schedule."""
 
     @classmethod
