@@ -6,9 +6,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from common.dtek.regions import validate_region
+from common.dtek.regions import REGIONS, validate_region
 from common.i18n import Catalog
 from common.source import RefreshTooSoon, SourceUnavailable
+from common.views.echo import echo
 from telegram_bot.context import BotContext
 from telegram_bot.markup import HTML
 
@@ -52,8 +53,9 @@ async def stats_text(ctx: BotContext, t: Catalog) -> str:
 async def refresh(message: Message, args: str | None, ctx: BotContext, t: Catalog) -> None:
     try:
         region = validate_region(args) if args else ctx.regions[0]
-    except ValueError as exc:
-        await message.answer(HTML.escape(str(exc)))
+    except ValueError:  # answered in the chat's language, the typed text made safe and short
+        valid = ", ".join(REGIONS)
+        await message.answer(HTML.escape(t("bot.unknown_region", text=echo(args or ""), valid=valid)))
         return
     try:
         await ctx.source.refresh(region, force=True)
