@@ -43,14 +43,18 @@ def intents() -> discord.Intents:
 
 async def apologise(interaction: discord.Interaction[Any]) -> None:
     """An ephemeral apology in the user's language, as the first answer or as a followup."""
-    text = catalog_for(interaction)("bot.error")
+    await answer_privately(interaction, catalog_for(interaction)("bot.error"))
+
+
+async def answer_privately(interaction: discord.Interaction[Any], text: str) -> None:
+    """An ephemeral answer, as the first one or as a followup; a failure to send it is only logged."""
     try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True)
     except discord.HTTPException:
-        log.warning("could not apologise for interaction %s", interaction.id, exc_info=True)
+        log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
 
 async def admit(interaction: discord.Interaction[Any]) -> bool:
@@ -62,11 +66,9 @@ async def admit(interaction: discord.Interaction[Any]) -> bool:
     verdict = bot.throttle.check(interaction.user.id)
     if verdict.allowed:
         return True
-    text = catalog_for(interaction)("bot.too_many_requests", seconds=verdict.wait_seconds)
-    try:
-        await interaction.response.send_message(text, ephemeral=True)
-    except discord.HTTPException:
-        log.warning("could not refuse interaction %s", interaction.id, exc_info=True)
+    await answer_privately(
+        interaction, catalog_for(interaction)("bot.too_many_requests", seconds=verdict.wait_seconds)
+    )
     return False
 
 
@@ -89,6 +91,10 @@ class DiscordTree(app_commands.CommandTree["DiscordBot"]):
         self, interaction: discord.Interaction[DiscordBot], error: app_commands.AppCommandError
     ) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
+        if isinstance(error, app_commands.TransformerError):  # an option Discord would not have offered
+            log.info("/%s got an option it cannot use: %s", command, error)
+            await answer_privately(interaction, catalog_for(interaction)("discord.bad_option"))
+            return
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         log.error("/%s failed for interaction %s", command, interaction.id, exc_info=original)
         if interaction.type is not discord.InteractionType.autocomplete:  # no message to answer with there

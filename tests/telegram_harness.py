@@ -54,6 +54,13 @@ class Clock:
         return self._base + timedelta(seconds=time.monotonic() - self._started)
 
 
+class FrozenClock(Clock):
+    """A "now" that stands still where a test last set it (the per-user throttle refills only when told)."""
+
+    def __call__(self) -> datetime:
+        return self._base
+
+
 def with_day(schedule: RegionSchedule, day: date, group: str, slots: str) -> RegionSchedule:
     days = {d: dict(groups) for d, groups in schedule.days.items()}
     days.setdefault(day, {})[group] = slots

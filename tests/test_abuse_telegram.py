@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import statistics
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ import pytest
 from common.dtek.fake_site import FakeDtekSite
 from tests.fakes.telegram import FakeTelegram
 from tests.metrics_helpers import sample
-from tests.telegram_harness import NOW, Clock, RunningBot, SharedDb, make_settings, start_bot, subscribe
+from tests.telegram_harness import NOW, FrozenClock, RunningBot, SharedDb, make_settings, start_bot, subscribe
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.e2e
 BURST = 10  # USER_RATE_LIMIT_BURST's default; 20 a minute refill one every 3 s
 NOTICE = "Забагато запитів. Зачекайте 3 с"
 HELP = "/schedule"  # in the answer to /help
-
-
-class FrozenClock(Clock):
-    """The bot's "now" stands still where a test set it: the throttle refills only when the test says."""
-
-    def __call__(self) -> datetime:
-        return self._base
 
 
 @pytest.fixture
