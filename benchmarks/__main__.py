@@ -11,7 +11,15 @@ import time
 from benchmarks.suite import Row, machine, table
 
 # Each module has ``async def run(quick: bool) -> list[Row]``; in the order of the table.
-MODULES: tuple[str, ...] = ("parse", "source", "pictures", "bot_memory", "telegram_burst", "dtek_load")
+MODULES: tuple[str, ...] = (
+    "parse",
+    "source",
+    "pictures",
+    "bot_memory",
+    "telegram_burst",
+    "change_delivery",
+    "dtek_load",
+)
 
 
 def main() -> None:

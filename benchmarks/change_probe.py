@@ -35,7 +35,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from multiprocessing.queues import Queue
@@ -52,7 +52,7 @@ from common.botdb import BotDB
 from common.clock import kyiv_now
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
 from common.dtek.fetch import DtekFetcher
-from common.notifications import Notifier, SendOutcome
+from common.notifications import Notifier, Sender, SendOutcome
 from common.schedule import RegionSchedule
 from common.settings import SourceSettings
 from common.source import create_source
@@ -69,6 +69,7 @@ SPACING_SECONDS = 10.0
 GUARD_SECONDS = probe_module.GUARD_SECONDS
 WATCH_INTERVAL_SECONDS = 60.0  # the bots' default: how often they look for a new version
 TELEGRAM_RATE = 25.0  # TELEGRAM_RATE_LIMIT's default
+DISCORD_RATE = 5.0  # DISCORD_RATE_LIMIT's default
 TELEGRAM_FLOOD_LIMIT = 30  # what the fake Bot API allows per second before answering 429
 POLL_SECONDS = 0.005  # wall time between two looks at the DB
 
@@ -208,9 +209,9 @@ class Delivery:
 
 
 class TimingSender:
-    """The real sender, noting when the Bot API accepted each change notice."""
+    """A platform's real sender, noting when the platform accepted each change notice."""
 
-    def __init__(self, sender: TelegramSender) -> None:
+    def __init__(self, sender: Sender) -> None:
         self._sender = sender
         self.told: list[float] = []  # monotonic
 
@@ -221,54 +222,114 @@ class TimingSender:
         return outcome
 
 
+@dataclass
+class Leg:
+    """One bot's notifier in shared mode, sending to its platform's fake."""
+
+    name: str  # its recipients, e.g. "Telegram chats"
+    db: BotDB
+    sender: TimingSender
+    recipients: int
+
+
+# Subscribes the bot's recipients to every group given (so whichever group a change hits, each hears of it
+# once); returns how many recipients there are.
+Subscribe = Callable[[BotDB, list[str]], Awaitable[int]]
+
+
+async def open_leg(
+    stack: contextlib.AsyncExitStack,
+    service: Service,
+    name: str,
+    rate: float,
+    make_sender: Callable[[BotDB], Sender],
+    subscribe: Subscribe,
+) -> Leg:
+    """A bot's notifier on its own DB and the service's shared DB, started; stopped when ``stack`` closes."""
+    folder = stack.enter_context(tempfile.TemporaryDirectory())
+    db = await stack.enter_async_context(await BotDB.open(Path(folder) / "bot.db", now=kyiv_now))
+    groups = sorted({g for day in service.schedule.days.values() for g in day})
+    recipients = await subscribe(db, groups)
+    settings = SourceSettings(_env_file=None, dtek_regions=[REGION], schedule_db_url=str(service.path))
+    source = create_source(settings, now=kyiv_now)
+    stack.push_async_callback(source.aclose)
+    sender = TimingSender(make_sender(db))
+    notifier = Notifier(
+        db=db,
+        source=source,
+        sender=sender,
+        regions=[REGION],
+        rate_per_second=rate,
+        watch_interval_seconds=WATCH_INTERVAL_SECONDS,
+        now=kyiv_now,
+    )
+    notifier.start()
+    stack.push_async_callback(notifier.stop)
+    return Leg(name, db, sender, recipients)
+
+
+def subscribe_chats(chats: int) -> Subscribe:
+    async def subscribe(db: BotDB, groups: list[str]) -> int:
+        for chat in range(1, chats + 1):
+            await db.ensure_recipient(str(chat), "uk")
+            for group in groups:
+                await db.subscribe(str(chat), REGION, group)
+        return chats
+
+    return subscribe
+
+
+async def telegram_leg(
+    stack: contextlib.AsyncExitStack, service: Service, subscribers: int, base_url: str, token: str
+) -> Leg:
+    """A Telegram bot's notifier with ``subscribers`` chats, sending through the real aiogram client."""
+    bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+    stack.push_async_callback(bot.session.close)
+    return await open_leg(
+        stack,
+        service,
+        "Telegram chats",
+        TELEGRAM_RATE,
+        lambda db: TelegramSender(bot, move_recipient=db.move_recipient),
+        subscribe_chats(subscribers),
+    )
+
+
+async def follow_changes(
+    service: Service, legs: list[Leg], changes: int, scale: float
+) -> dict[str, list[Delivery]]:
+    """Publishes ``changes`` changes one after another, each once every leg told all its recipients of the
+    last (or gave up); what each leg's recipients saw of each."""
+    deliveries: dict[str, list[Delivery]] = {leg.name: [] for leg in legs}
+    # The bots' first look at the region only records it.
+    await _until(lambda: _have_baselines(legs), time.monotonic() + 2 * WATCH_INTERVAL_SECONDS)
+    for step in range(1, changes + 1):
+        # A change comes at any moment of the bots' minute.
+        await asyncio.sleep(random.uniform(0, WATCH_INTERVAL_SECONDS))
+        for leg in legs:
+            leg.sender.told.clear()
+        to_db = await service.change(step, scale)
+        stored = time.monotonic()
+        sending = max(leg.recipients for leg in legs) / min(TELEGRAM_RATE, DISCORD_RATE)
+        await _until(lambda: _all_told(legs), stored + WATCH_INTERVAL_SECONDS + 3 * sending + 60)
+        for leg in legs:
+            told = leg.sender.told
+            if to_db is not None and told:
+                deliveries[leg.name].append(Delivery(to_db, told[0] - stored, told[-1] - stored, len(told)))
+        print(
+            f"  change {step}: "
+            + ", ".join(f"{len(leg.sender.told)} of {leg.recipients} {leg.name}" for leg in legs),
+            flush=True,
+        )
+    return deliveries
+
+
 async def run_delivery(
     subscribers: int, changes: int, scale: float, base_url: str, token: str
 ) -> list[Delivery]:
-    deliveries: list[Delivery] = []
-    async with running_service(PROBE_SECONDS, scale) as service:
-        with tempfile.TemporaryDirectory() as folder:
-            async with await BotDB.open(Path(folder) / "bot.db", now=kyiv_now) as db:
-                groups = sorted({g for day in service.schedule.days.values() for g in day})
-                for chat in range(1, subscribers + 1):
-                    await db.ensure_recipient(str(chat), "uk")
-                    for group in groups:  # whichever group a change hits, every chat hears of it once
-                        await db.subscribe(str(chat), REGION, group)
-                settings = SourceSettings(
-                    _env_file=None, dtek_regions=[REGION], schedule_db_url=str(service.path)
-                )
-                source = create_source(settings, now=kyiv_now)
-                bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
-                sender = TimingSender(TelegramSender(bot, move_recipient=db.move_recipient))
-                notifier = Notifier(
-                    db=db,
-                    source=source,
-                    sender=sender,
-                    regions=[REGION],
-                    rate_per_second=TELEGRAM_RATE,
-                    watch_interval_seconds=WATCH_INTERVAL_SECONDS,
-                    now=kyiv_now,
-                )
-                notifier.start()
-                try:
-                    # The bot's first look at the region only records it.
-                    await _until(lambda: _has_baseline(db), time.monotonic() + 2 * WATCH_INTERVAL_SECONDS)
-                    for step in range(1, changes + 1):
-                        # A change comes at any moment of the bot's minute.
-                        await asyncio.sleep(random.uniform(0, WATCH_INTERVAL_SECONDS))
-                        sender.told.clear()
-                        to_db = await service.change(step, scale)
-                        stored = time.monotonic()
-                        deadline = stored + WATCH_INTERVAL_SECONDS + 3 * subscribers / TELEGRAM_RATE + 60
-                        await _until(lambda: _at_least(sender.told, subscribers), deadline)
-                        if to_db is not None and sender.told:
-                            first, last = sender.told[0] - stored, sender.told[-1] - stored
-                            deliveries.append(Delivery(to_db, first, last, len(sender.told)))
-                        print(f"  change {step}: {len(sender.told)} of {subscribers} chats told", flush=True)
-                finally:
-                    await notifier.stop()
-                    await source.aclose()
-                    await bot.session.close()
-    return deliveries
+    async with running_service(PROBE_SECONDS, scale) as service, contextlib.AsyncExitStack() as stack:
+        leg = await telegram_leg(stack, service, subscribers, base_url, token)
+        return (await follow_changes(service, [leg], changes, scale))[leg.name]
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], deadline: float) -> None:
@@ -278,12 +339,12 @@ async def _until(condition: Callable[[], Awaitable[bool]], deadline: float) -> N
         await asyncio.sleep(0.05)
 
 
-async def _has_baseline(db: BotDB) -> bool:
-    return await db.load_baseline(REGION) is not None
+async def _have_baselines(legs: list[Leg]) -> bool:
+    return all([await leg.db.load_baseline(REGION) is not None for leg in legs])
 
 
-async def _at_least(told: list[float], count: int) -> bool:
-    return len(told) >= count
+async def _all_told(legs: list[Leg]) -> bool:
+    return all(len(leg.sender.told) >= leg.recipients for leg in legs)
 
 
 def print_delivery(deliveries: list[Delivery], subscribers: int, probe_off: Result) -> None:
@@ -345,15 +406,21 @@ def print_table(results: list[Result], scale: float, wall_seconds: float) -> Non
     )
 
 
-async def run_all(scale: float, wall_seconds: float) -> list[Result]:
-    # The probe keeps GUARD_SECONDS from a full scrape, but at most a tenth of the scrape interval: scaled
-    # down, the constant must be too, or the scaled guard would be 180 s real instead of 30 s.
+@contextlib.contextmanager
+def scaled_guard(scale: float) -> Iterator[None]:
+    """The probe keeps GUARD_SECONDS from a full scrape, but at most a tenth of the scrape interval: scaled
+    down, the constant must be too, or the scaled guard would be 180 s real instead of 30 s."""
     probe_module.GUARD_SECONDS = GUARD_SECONDS / scale
     try:
-        on = await run_setting(f"probe on ({PROBE_SECONDS:g} s)", PROBE_SECONDS, scale, wall_seconds)
-        off = await run_setting("probe off (0)", 0.0, scale, wall_seconds)
+        yield
     finally:
         probe_module.GUARD_SECONDS = GUARD_SECONDS
+
+
+async def run_all(scale: float, wall_seconds: float) -> list[Result]:
+    with scaled_guard(scale):
+        on = await run_setting(f"probe on ({PROBE_SECONDS:g} s)", PROBE_SECONDS, scale, wall_seconds)
+        off = await run_setting("probe off (0)", 0.0, scale, wall_seconds)
     return [on, off]
 
 
@@ -380,20 +447,26 @@ def main() -> None:
         print_delivery(deliveries, args.subscribers, results[1])
 
 
-def with_fake_telegram(subscribers: int, changes: int, scale: float) -> list[Delivery]:
-    """The delivery leg, with the fake Bot API in a child process (its CPU time is not the bot's)."""
-    ready: Queue[tuple[str, str]] = multiprocessing.Queue()
-    stop = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve_fake, args=(subscribers, TELEGRAM_FLOOD_LIMIT, ready, stop))
+@contextlib.contextmanager
+def fake_telegram_process(chats: int) -> Iterator[tuple[str, str]]:
+    """The fake Bot API with ``chats`` users in a child process (its CPU time is not the bot's), answering 429
+    beyond Telegram's flood limit; its base URL and token."""
+    spawn = multiprocessing.get_context("spawn")  # a fork would inherit a running event loop
+    ready: Queue[tuple[str, str]] = spawn.Queue()
+    stop = spawn.Event()
+    server = spawn.Process(target=serve_fake, args=(chats, TELEGRAM_FLOOD_LIMIT, ready, stop))
     server.start()
     try:
-        base_url, token = ready.get(timeout=60)
-        probe_module.GUARD_SECONDS = GUARD_SECONDS / scale
-        return asyncio.run(run_delivery(subscribers, changes, scale, base_url, token))
+        yield ready.get(timeout=60)
     finally:
-        probe_module.GUARD_SECONDS = GUARD_SECONDS
         stop.set()
         server.join(timeout=10)
+
+
+def with_fake_telegram(subscribers: int, changes: int, scale: float) -> list[Delivery]:
+    """The delivery leg, with the fake Bot API in a child process."""
+    with fake_telegram_process(subscribers) as (base_url, token), scaled_guard(scale):
+        return asyncio.run(run_delivery(subscribers, changes, scale, base_url, token))
 
 
 if __name__ == "__main__":
