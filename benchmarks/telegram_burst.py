@@ -18,10 +18,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from benchmarks.bot_memory import write_schedules
 from benchmarks.suite import Row, median, ms, percentile, repeats
 from common.clock import kyiv_now
-from common.dtek.fake_site import sample_schedule
-from common.store import ScheduleWriter
 from telegram_bot.app import build_app
 from telegram_bot.settings import TelegramSettings
 from tests.fakes.telegram import SEND_METHODS, FakeTelegram
@@ -37,15 +36,6 @@ class Burst:
     answer_times: list[float]  # seconds from each user's update to the bot's answer
     uploads: int
     reuses: int
-
-
-async def write_shared_db(path: Path) -> None:
-    """The service's side: today's sample schedule in the shared DB."""
-    async with await ScheduleWriter.open(path) as writer:
-        now = kyiv_now()
-        await writer.save(
-            sample_schedule(REGION, now.date()), streets={}, fetched_at=now, duration_seconds=1.0
-        )
 
 
 def bot_settings(fake: FakeTelegram, folder: Path) -> TelegramSettings:
@@ -83,7 +73,7 @@ def first_answers(fake: FakeTelegram) -> dict[int, float]:
 async def burst(users: int) -> Burst:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        await write_shared_db(folder / "schedules.db")
+        await write_schedules(folder / "schedules.db")
         async with FakeTelegram() as fake:
             app = await build_app(bot_settings(fake, folder), now=kyiv_now)
             task = asyncio.create_task(app.run(handle_signals=False))
