@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -38,3 +39,16 @@ async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T:
             await task
         raise Stopped
     return task.result()
+
+
+class KeyedLocks:
+    """A lock per key, kept only while someone holds or waits for it (no registry that grows for ever)."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.asyncutil import KeyedLocks
 from common.botdb import BotDB
 from common.clock import Now
 from common.dtek.address import AddressLookup
@@ -21,6 +22,8 @@ class BotContext:
     address: AddressLookup
     now: Now
     pictures: PictureCache = field(default_factory=PictureCache)
+    # One upload of a new picture at a time: answers waiting on it reuse its file_id instead of uploading too.
+    uploads: KeyedLocks = field(default_factory=KeyedLocks)
     metrics: Metrics = field(default_factory=Metrics)
 
     @property

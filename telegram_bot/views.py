@@ -152,7 +152,8 @@ async def _edit_photo(
 
 async def with_picture(ctx: BotContext, picture: Picture, call: PhotoCall) -> None:
     """Makes ``call`` with Telegram's file_id of the picture when one is kept, else with an upload whose
-    file_id is then kept. A file_id Telegram rejects is forgotten and the picture uploaded again."""
+    file_id is then kept (one upload per picture, however many chats ask at once). A file_id Telegram
+    rejects is forgotten and the picture uploaded again."""
     file_id = await ctx.db.get_file_id(picture.key)
     if file_id is not None:
         try:
@@ -163,9 +164,15 @@ async def with_picture(ctx: BotContext, picture: Picture, call: PhotoCall) -> No
                 raise
             log.info("Telegram rejected the file_id of picture %s (%s); uploading again", picture.key, exc)
             await ctx.db.forget_file_id(picture.key, file_id)
-    sent = await call(BufferedInputFile(picture.png, filename="schedule.png"))
-    if isinstance(sent, Message) and sent.photo:
-        await ctx.db.save_file_id(picture.key, sent.photo[-1].file_id)
+    async with ctx.uploads(picture.key):
+        # Many chats asking for the same new picture at once: the first uploads, the others use its file_id.
+        file_id = await ctx.db.get_file_id(picture.key)
+        if file_id is None:
+            sent = await call(BufferedInputFile(picture.png, filename="schedule.png"))
+            if isinstance(sent, Message) and sent.photo:
+                await ctx.db.save_file_id(picture.key, sent.photo[-1].file_id)
+            return
+    await call(file_id)
 
 
 def view_html(view: ScheduleView) -> str:

@@ -86,6 +86,17 @@ async def test_schedule_picture_is_uploaded_once_then_reused(
     assert reused_photo.file_id == uploaded_photo.file_id
 
 
+async def test_many_chats_asking_at_once_upload_the_picture_once(
+    telegram: FakeTelegram, shared_bot: RunningBot
+) -> None:
+    users = [telegram.user(2000 + n) for n in range(20)]
+    for user in users:  # all in the queue before the bot answers any
+        await user.send("/schedule 3.2")
+    photos = [known((await user.wait_for_message(lambda m: m.photo is not None)).photo) for user in users]
+    assert sum(not photo.reused for photo in photos) == 1
+    assert len({photo.file_id for photo in photos}) == 1
+
+
 async def test_schedule_buttons_week_and_days(telegram: FakeTelegram, shared_bot: RunningBot) -> None:
     user = telegram.user(1004, language_code="en")
     await user.send("/schedule 3.2")
