@@ -1,13 +1,14 @@
 """A bot-like reader process: loads one region in a loop and checks each load is one whole version.
 
 Run from the repository root: ``python -m tests.store_helpers.reader_loop DB FINAL_VERSION SECONDS``.
-Prints ``ready`` after opening, then one JSON line with the counts.
+Prints ``ready`` after opening, then one JSON line with the counts; SIGTERM ends the loop early.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,9 +30,11 @@ async def run(path: Path, final_version: int, seconds: float) -> dict[str, objec
     errors: list[str] = []
     seen: set[int] = set()
     deadline = time.monotonic() + seconds
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     async with await ScheduleReader.open(path) as reader:
         print("ready", flush=True)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopping.is_set():
             try:
                 stored = await reader.load(REGION)
             except Exception as exc:  # counted and reported: the test asserts there are none

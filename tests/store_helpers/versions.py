@@ -29,3 +29,12 @@ def schedule_for(version: int) -> RegionSchedule:
         days={day: {g: slots_for(version, day.isoformat(), i) for i, g in enumerate(groups)} for day in DAYS},
         week={wd: {g: slots_for(version, f"wd{wd}", i) for i, g in enumerate(groups)} for wd in range(1, 8)},
     )
+
+
+BASE_FETCH = datetime(2025, 12, 18, 8, 5, tzinfo=KYIV)
+STREET_COUNT = 4000  # a street list of some 200 kB: a write long enough to be killed in the middle of
+
+
+def streets_for(version: int) -> dict[str, list[str]]:
+    """A settlement's street list in which every name carries the version."""
+    return {"м. Київ": [f"вул. Тестова {index} (v{version})" for index in range(STREET_COUNT)]}
