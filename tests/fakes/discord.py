@@ -829,6 +829,7 @@ class _Session:
 @dataclass(eq=False)
 class _Connection:
     socket: web.WebSocketResponse
+    transport: asyncio.Transport | None  # the TCP connection, which drop_gateway() cuts
     compressor: Any | None  # zlib's compress object for zlib-stream
     session: _Session | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -1128,6 +1129,13 @@ class FakeDiscord(LocalServer):
         for connection in list(self._connections):
             await connection.send({"op": Op.RECONNECT, "d": None, "s": None, "t": None})
 
+    def drop_gateway(self) -> None:
+        """Cuts every gateway connection without a close frame, as a network failure does; the bot
+        reconnects and RESUMEs, and the session's events it missed are replayed."""
+        for connection in self._connections:
+            if connection.transport is not None:
+                connection.transport.abort()
+
     async def wait_for_connection(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         await self.wait_until(
             lambda: True if self.connected else None, timeout, lambda: "no bot connected to the gateway"
@@ -1152,7 +1160,7 @@ class FakeDiscord(LocalServer):
             await socket.close(code=4002, message=b"FakeDiscord speaks JSON only")
             return socket
         compressor = zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None
-        connection = _Connection(socket, compressor)
+        connection = _Connection(socket, request.transport, compressor)
         self._connections.add(connection)
         try:
             hello = {"heartbeat_interval": int(self.heartbeat_interval * 1000)}

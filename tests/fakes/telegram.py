@@ -770,6 +770,7 @@ class FakeTelegram(LocalServer):
         self._faults: defaultdict[str, list[_Fault | None]] = defaultdict(list)  # None: answer normally
         self._per_second: int | None = None
         self._poll_generation = 0
+        self._unanswered: set[asyncio.Transport] = set()  # the connections of calls still being answered
         self._changes = Changes()
         self._handlers = {name.lower(): (name, handler) for name, handler in self._method_table().items()}
 
@@ -894,6 +895,13 @@ class FakeTelegram(LocalServer):
         if per_second is not None and per_second < 1:
             raise ValueError("per_second must be at least 1")
         self._per_second = per_second
+
+    def drop_connections(self) -> int:
+        """Cuts the connection of every call not yet answered (a waiting long poll, as a rule) as a network
+        failure does: its client gets no answer at all. Returns how many were cut."""
+        for transport in self._unanswered:
+            transport.abort()
+        return len(self._unanswered)
 
     @property
     def sent_count(self) -> int:
@@ -1040,6 +1048,9 @@ class FakeTelegram(LocalServer):
         call = ApiCall(name, params, files, at=time.monotonic())
         self.calls.append(call)
         self._changes.notify()
+        transport = request.transport
+        if transport is not None:
+            self._unanswered.add(transport)
         try:
             result = await self._answer(call, handler)
         except ApiError as error:
@@ -1047,6 +1058,9 @@ class FakeTelegram(LocalServer):
             if error.error_code == 429:
                 self.too_many_requests_count += 1
             return _error_response(error)
+        finally:
+            if transport is not None:
+                self._unanswered.discard(transport)
         call.status = 200
         return web.json_response({"ok": True, "result": result})
 
