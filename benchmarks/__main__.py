@@ -17,6 +17,7 @@ MODULES: tuple[str, ...] = (
     "pictures",
     "bot_memory",
     "telegram_burst",
+    "outbox_throughput",
     "change_delivery",
     "dtek_load",
 )
