@@ -47,7 +47,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 import schedule_service.probe as probe_module
-from benchmarks.telegram_broadcast import serve_fake
+from benchmarks.outbox_throughput import serve_fake
 from common.botdb import BotDB
 from common.clock import kyiv_now
 from common.dtek.fake_site import FakeDtekSite, sample_schedule

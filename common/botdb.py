@@ -715,11 +715,14 @@ class BotDB(Database):
             for row_id, recipient, key, payload, attempts, not_before, parts in rows
         ]
 
-    async def mark_sent(self, row_id: int, at: datetime) -> None:
-        await self._execute(
-            "UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'pending'",
-            (to_text(at), row_id),
-        )
+    async def mark_sent(self, sent: Sequence[tuple[int, datetime]]) -> None:
+        """Marks the rows (id, when sent) sent, in one transaction: the outbox worker stores its sends in
+        batches, as one commit per row would cost more than the send."""
+        async with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
+            await self._db.executemany(
+                "UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'pending'",
+                [(to_text(at), row_id) for row_id, at in sent],
+            )
 
     async def mark_retry(
         self,

@@ -20,6 +20,8 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
+from aiogram.methods.base import Response
+from aiogram.types import Message
 
 from common.logs import redact
 from common.notifications import SendOutcome
@@ -27,6 +29,11 @@ from common.render.text import rendered_from_json, split_text, to_text
 from telegram_bot.markup import HTML
 
 log = logging.getLogger(__name__)
+
+# aiogram parses every answer to a send as a Response[Message], a class pydantic caches only weakly: each
+# time the garbage collector takes it, the next send rebuilds its schema (25 ms, a tenth of a broadcast's
+# CPU). This reference keeps it cached.
+_SEND_RESPONSE = Response[Message]
 
 # Bad requests that mean the chat is gone for good, like a 403.
 _GONE = ("chat not found", "user is deactivated", "bot was kicked")

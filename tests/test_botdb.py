@@ -362,7 +362,7 @@ async def test_due_messages_filters_and_orders(people: BotDB) -> None:
     assert [r.dedupe_key for r in await people.due_messages(T0, 2)] == ["a", "b"]
     assert [r.dedupe_key for r in await people.due_messages(T0, 10, ["1"])] == ["b"]
     assert [r.dedupe_key for r in await people.due_messages(later, 10, {"2"})] == ["late", "a", "c"]
-    await people.mark_sent((await people.due_messages(T0, 1))[0].id, T0)
+    await people.mark_sent([((await people.due_messages(T0, 1))[0].id, T0)])
     assert [r.dedupe_key for r in await people.due_messages(T0, 10)] == ["b", "c"]
 
 
@@ -370,7 +370,7 @@ async def test_marking_rows(people: BotDB, db_path: Path) -> None:
     await people.enqueue([item("1", "sent"), item("1", "retried"), item("1", "waited"), item("1", "dead")])
     sent, retried, waited, dead = await people.due_messages(T0, 10)
     later = T0 + timedelta(seconds=30)
-    await people.mark_sent(sent.id, later)
+    await people.mark_sent([(sent.id, later)])
     await people.mark_retry(retried.id, later, "HTTP 502")
     await people.mark_retry(waited.id, later, "HTTP 429", count_attempt=False)
     await people.mark_dead(dead.id, "HTTP 400")
@@ -404,7 +404,7 @@ async def test_retries_add_up_the_parts_delivered(people: BotDB) -> None:
 
 async def test_drop_pending_for_one_recipient(people: BotDB, db_path: Path) -> None:
     await people.enqueue([item("1", "old"), item("1", "a"), item("2", "b"), item("1", "c", T0 + DAY)])
-    await people.mark_sent((await people.due_messages(T0, 1))[0].id, T0)
+    await people.mark_sent([((await people.due_messages(T0, 1))[0].id, T0)])
     assert await people.drop_pending_for("1", "blocked") == 2
     assert outbox_rows(db_path) == [
         ("old", "sent", 0, None),
@@ -467,11 +467,11 @@ async def test_prune_keeps_pending_recent_and_the_newest_event(db_path: Path) ->
         await db.mark_fanned_out(old_events)
         await db.enqueue([item("1", "sent"), item("1", "dead"), item("1", "pending")])
         sent, dead, _ = await db.due_messages(T0, 10)
-        await db.mark_sent(sent.id, T0)
+        await db.mark_sent([(sent.id, T0)])
         await db.mark_dead(dead.id, "HTTP 400")
         clock[0] = T0 + 2 * DAY
         await db.enqueue([item("1", "recent")])
-        await db.mark_sent((await db.due_messages(T0, 10))[1].id, clock[0])
+        await db.mark_sent([((await db.due_messages(T0, 10))[1].id, clock[0])])
 
         assert await db.prune(T0 + DAY) == 3
         assert [key for key, *_ in outbox_rows(db_path)] == ["pending", "recent"]
@@ -493,7 +493,7 @@ async def test_move_recipient_takes_settings_subscriptions_and_outbox(db: BotDB,
     await db.set_pictures("-500", False)
     await db.subscribe("-500", "kem", "GPV3.2")
     await db.enqueue([item("-500", "sent"), item("-500", "pending")])
-    await db.mark_sent((await db.due_messages(T0, 1))[0].id, T0)
+    await db.mark_sent([((await db.due_messages(T0, 1))[0].id, T0)])
     await db.deactivate("-500", "migrated to chat -100500")  # as the first release left such chats
 
     assert await db.move_recipient("-500", "-100500")

@@ -16,6 +16,12 @@ stores how many parts arrived, and a retry, after a failure or a 429, sends only
 A row is marked sent only after the sender said so, and every decision is stored in the database, so a new
 worker after a crash carries on where the old one stopped: nothing is lost, and only the rows in flight at
 the moment of the crash may be sent twice.
+
+Rows sent are stored in batches (:class:`SentBatches`): one transaction for every ``flush_rows`` rows or
+``flush_seconds``, whichever comes first, instead of one per row, which at a thousand sends a second was
+most of the worker's CPU. The trade-off: a row stays in flight until its batch is stored (its send slot
+and its recipient stay taken), so a crash may repeat up to ``flush_seconds`` of sends more than before, never
+more than ``concurrency`` rows, and still loses none.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -60,7 +66,9 @@ class OutboxStore(Protocol):
         """Pending rows due at ``now``, oldest first, leaving out the given recipients."""
         ...
 
-    async def mark_sent(self, row_id: int, at: datetime) -> None: ...
+    async def mark_sent(self, sent: Sequence[tuple[int, datetime]]) -> None:
+        """Marks the rows (id, when sent) sent, in one transaction."""
+        ...
 
     async def mark_retry(
         self,
@@ -83,6 +91,56 @@ class OutboxStore(Protocol):
         ...
 
 
+@dataclass
+class _Batch:
+    rows: list[tuple[int, datetime]] = field(default_factory=list)
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+    stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class SentBatches:
+    """Stores rows sent in batches: one transaction per ``max_rows`` rows or ``max_seconds``, whichever
+    comes first. The first row of a batch waits for the others, then writes them all.
+
+    :meth:`mark_sent` returns only once its row is stored (raising what the write raised), so a caller
+    that holds its row as in flight until then keeps the outbox's crash guarantee: a row whose batch a
+    crash cut off is still pending, and is sent again, never lost.
+    """
+
+    def __init__(self, store: OutboxStore, *, max_rows: int, max_seconds: float) -> None:
+        self._store = store
+        self._max_rows = max_rows
+        self._max_seconds = max_seconds
+        self._open: _Batch | None = None  # the batch rows join until it is full or written
+
+    async def mark_sent(self, row_id: int, at: datetime) -> None:
+        first = self._open is None
+        batch = self._open = self._open or _Batch()
+        batch.rows.append((row_id, at))
+        if len(batch.rows) >= self._max_rows:
+            batch.full.set()
+            self._open = None
+        if first:
+            await self._write(batch)
+        await batch.stored
+
+    async def _write(self, batch: _Batch) -> None:
+        try:
+            await wait_or_stop(batch.full, self._max_seconds)
+            if self._open is batch:
+                self._open = None
+            await self._store.mark_sent(batch.rows)
+        except Exception as exc:  # every row of the batch stays pending: each sender hears of it
+            batch.stored.set_exception(exc)
+        except BaseException:  # cancelled, as by a crash: so are the batch's other senders
+            batch.stored.cancel()
+            if self._open is batch:
+                self._open = None
+            raise
+        else:
+            batch.stored.set_result(None)
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -96,11 +154,14 @@ class OutboxWorker:
         now: Now,
         batch: int = 200,
         concurrency: int = 50,
+        flush_rows: int = 200,
+        flush_seconds: float = 0.05,
         metrics: Metrics | None = None,
     ) -> None:
         if rate_per_second <= 0 or max_attempts < 1 or batch < 1 or concurrency < 1:
             raise ValueError("rate, attempts, batch and concurrency must be positive")
         self._store = store
+        self._sent_batches = SentBatches(store, max_rows=flush_rows, max_seconds=flush_seconds)
         self._sender = sender
         # aiolimiter is a leaky bucket, so no timing code of our own. A bucket of one spaced 1/rate apart:
         # AsyncLimiter(rate, 1) would allow a burst of ``rate`` sends at once, and the platform counts those.
@@ -232,7 +293,7 @@ class OutboxWorker:
         sends = self._metrics.sends  # counted by what became of the row, once it is stored
         match outcome.status:
             case "sent":
-                await self._store.mark_sent(row.id, now)
+                await self._sent_batches.mark_sent(row.id, now)
                 self._sent += 1
                 sends.labels("sent").inc()
                 # Past its due time (a held notice's is the end of the quiet hours; a retry's, the retry).
