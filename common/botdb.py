@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiosqlite
 
@@ -262,7 +262,7 @@ class BotDB(Database):
         self._now = now
 
     @classmethod
-    async def open(cls, path: Path, *, now: Now) -> BotDB:
+    async def open(cls, path: Path, *, now: Now) -> Self:
         """Creates the file and its directory when missing and migrates the schema to this code's version."""
         return cls(await open_migrated(path, MIGRATIONS, upgrade_hint="upgrade the bot"), now=now)
 

@@ -14,10 +14,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from common.botdb import BotDB
-from common.clock import KYIV, as_utc, kyiv_now
+from common.clock import KYIV, Now, as_utc, kyiv_now
 from common.messages import OutboxItem
 from common.metrics import Metrics
 from common.notifications.outbox import OutboxWorker, SendOutcome
@@ -317,3 +318,87 @@ async def test_a_backoff_is_real_time_in_the_repeated_autumn_hour(db_path: Path)
     with sqlite3.connect(db_path) as raw:
         [(retry_at,)] = raw.execute("SELECT not_before FROM outbox").fetchall()
     assert datetime.fromisoformat(retry_at) == as_utc(second_pass) + timedelta(seconds=60)
+
+
+# --- rows sent are stored in batches ---------------------------------------------------------------------
+
+
+class BatchRecordingDB(BotDB):
+    """Records how many rows each write of rows sent stored; fails the first ``failures`` of them."""
+
+    def __init__(self, db: aiosqlite.Connection, *, now: Now) -> None:
+        super().__init__(db, now=now)
+        self.batches: list[int] = []
+        self.failures = 0
+
+    async def mark_sent(self, sent: Sequence[tuple[int, datetime]]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        self.batches.append(len(sent))
+        await super().mark_sent(sent)
+
+
+@pytest.fixture
+async def recording_db(db_path: Path) -> AsyncIterator[BatchRecordingDB]:
+    async with await BatchRecordingDB.open(db_path, now=kyiv_now) as db:
+        yield db
+
+
+async def test_rows_sent_are_stored_a_batch_at_a_time(recording_db: BatchRecordingDB) -> None:
+    platform = FakePlatform()
+    await queue(recording_db, [f"chat{n}" for n in range(7)])
+    worker = OutboxWorker(
+        recording_db, platform, now=kyiv_now, rate_per_second=100, flush_rows=3, flush_seconds=1.0
+    )
+
+    assert await worker.drain() == 7
+    assert recording_db.batches == [3, 3, 1]  # the last one after its second of waiting for more
+    assert await recording_db.outbox_counts() == {"pending": 0, "sent": 7, "dead": 0}
+
+
+async def test_a_crash_before_a_batch_is_stored_leaves_its_rows_pending_to_be_sent_again(
+    recording_db: BatchRecordingDB,
+) -> None:
+    platform = FakePlatform()
+    await queue(recording_db, ["a", "b", "c"])
+    crashing = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=30)
+    task = asyncio.create_task(crashing.run(asyncio.Event()))
+    await platform.until_calls(3)
+    await asyncio.sleep(0.1)  # the sends have answered; their batch waits for more rows
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert crashing.sent == 0
+    assert await recording_db.outbox_counts() == {"pending": 3, "sent": 0, "dead": 0}
+
+    resumed = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=0.01)
+    assert await resumed.drain() == 3
+    assert Counter(call.n for call in platform.calls) == {0: 2, 1: 2, 2: 2}  # sent again, none lost
+    assert await recording_db.outbox_counts() == {"pending": 0, "sent": 3, "dead": 0}
+
+
+async def test_stopping_stores_the_rows_sent_without_waiting_for_a_full_batch(
+    recording_db: BatchRecordingDB,
+) -> None:
+    platform = FakePlatform()
+    await queue(recording_db, ["a", "b", "c"])
+    worker = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=30)
+
+    async with asyncio.timeout(5):  # far below the 30 s a batch would wait for more rows
+        await run_until_calls(worker, platform, 3)
+    assert worker.sent == 3
+    assert sum(recording_db.batches) == 3
+    assert await recording_db.outbox_counts() == {"pending": 0, "sent": 3, "dead": 0}
+
+
+async def test_a_batch_that_could_not_be_stored_is_sent_again(recording_db: BatchRecordingDB) -> None:
+    platform = FakePlatform()
+    recording_db.failures = 1
+    await queue(recording_db, ["a", "b"])
+    worker = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=0.2)
+
+    assert await worker.drain() == 2
+    assert Counter(call.n for call in platform.calls) == {0: 2, 1: 2}
+    assert recording_db.batches == [2]
+    assert await recording_db.outbox_counts() == {"pending": 0, "sent": 2, "dead": 0}

@@ -112,12 +112,23 @@ class SentBatches:
         self._max_rows = max_rows
         self._max_seconds = max_seconds
         self._open: _Batch | None = None  # the batch rows join until it is full or written
+        self._eager = False  # write every row at once, without waiting for others
+
+    def write_in_batches(self) -> None:
+        self._eager = False
+
+    def write_now(self) -> None:
+        """From now on (until :meth:`write_in_batches`) rows are written at once, and so is the open batch:
+        a worker that stops should not wait for more rows."""
+        self._eager = True
+        if self._open is not None:
+            self._open.full.set()
 
     async def mark_sent(self, row_id: int, at: datetime) -> None:
         first = self._open is None
         batch = self._open = self._open or _Batch()
         batch.rows.append((row_id, at))
-        if len(batch.rows) >= self._max_rows:
+        if self._eager or len(batch.rows) >= self._max_rows:
             batch.full.set()
             self._open = None
         if first:
@@ -126,16 +137,16 @@ class SentBatches:
 
     async def _write(self, batch: _Batch) -> None:
         try:
-            await wait_or_stop(batch.full, self._max_seconds)
-            if self._open is batch:
-                self._open = None
+            try:
+                await wait_or_stop(batch.full, self._max_seconds)
+            finally:
+                if self._open is batch:  # later rows start the next batch
+                    self._open = None
             await self._store.mark_sent(batch.rows)
         except Exception as exc:  # every row of the batch stays pending: each sender hears of it
             batch.stored.set_exception(exc)
         except BaseException:  # cancelled, as by a crash: so are the batch's other senders
             batch.stored.cancel()
-            if self._open is batch:
-                self._open = None
             raise
         else:
             batch.stored.set_result(None)
@@ -199,22 +210,26 @@ class OutboxWorker:
         return self._sent - before
 
     async def _loop(self, stop: asyncio.Event, idle_seconds: float, *, until_drained: bool) -> None:
+        self._sent_batches.write_in_batches()
         async with asyncio.TaskGroup() as sends:  # cancelling the loop cancels the sends under way
-            while not stop.is_set():
-                self._finished.clear()  # before the query, so a send ending after it still wakes us
-                rows = await self._due_rows()
-                for row in rows:
-                    if stop.is_set() or not await self._start(row, sends, stop):
-                        return
-                if rows:
-                    continue
-                if (
-                    until_drained
-                    and not self._in_flight
-                    and not await self._store.due_messages(self._now(), 1)
-                ):
+            await self._send_due(sends, stop, idle_seconds, until_drained=until_drained)
+            # Stopping (not cancelled): the sends under way store their rows without waiting for others.
+            self._sent_batches.write_now()
+
+    async def _send_due(
+        self, sends: asyncio.TaskGroup, stop: asyncio.Event, idle_seconds: float, *, until_drained: bool
+    ) -> None:
+        while not stop.is_set():
+            self._finished.clear()  # before the query, so a send ending after it still wakes us
+            rows = await self._due_rows()
+            for row in rows:
+                if stop.is_set() or not await self._start(row, sends, stop):
                     return
-                await self._idle(stop, idle_seconds)
+            if rows:
+                continue
+            if until_drained and not self._in_flight and not await self._store.due_messages(self._now(), 1):
+                return
+            await self._idle(stop, idle_seconds)
 
     async def _due_rows(self) -> list[OutboxRow]:
         """Due rows of recipients free to receive now: the oldest one per recipient, keeping their order."""
