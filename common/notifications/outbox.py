@@ -42,6 +42,8 @@ from common.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+BURST_SECONDS = 0.01  # the most sends the rate limiter lets through at once, in seconds of its rate
+
 
 @dataclass(frozen=True)
 class SendOutcome:
@@ -174,9 +176,12 @@ class OutboxWorker:
         self._store = store
         self._sent_batches = SentBatches(store, max_rows=flush_rows, max_seconds=flush_seconds)
         self._sender = sender
-        # aiolimiter is a leaky bucket, so no timing code of our own. A bucket of one spaced 1/rate apart:
+        # aiolimiter is a leaky bucket, so no timing code of our own. A small bucket spaced 1/rate apart:
         # AsyncLimiter(rate, 1) would allow a burst of ``rate`` sends at once, and the platform counts those.
-        self._limiter = AsyncLimiter(1, 1 / rate_per_second)
+        # It holds BURST_SECONDS of sends (one at 30/s, ten at 1,000/s), so that at a high rate a turn of
+        # the event loop longer than 1/rate delays those sends instead of losing them for good.
+        burst = max(1, round(rate_per_second * BURST_SECONDS))
+        self._limiter = AsyncLimiter(burst, burst / rate_per_second)
         self._slots = asyncio.Semaphore(concurrency)
         self._interval = per_recipient_interval
         self._max_attempts = max_attempts
