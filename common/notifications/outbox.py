@@ -27,6 +27,7 @@ more than ``concurrency`` rows, and still loses none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,7 +141,9 @@ class SentBatches:
     async def _write(self, batch: _Batch) -> None:
         try:
             try:
-                await wait_or_stop(batch.full, self._max_seconds)
+                with contextlib.suppress(TimeoutError):  # a timeout, not wait_or_stop's task: cheaper
+                    async with asyncio.timeout(self._max_seconds):
+                        await batch.full.wait()
             finally:
                 if self._open is batch:  # later rows start the next batch
                     self._open = None
