@@ -345,6 +345,13 @@ async def recording_db(db_path: Path) -> AsyncIterator[BatchRecordingDB]:
         yield db
 
 
+async def three_rows_and_slow_batches(db: BatchRecordingDB) -> tuple[FakePlatform, OutboxWorker]:
+    """Three rows queued, and a worker whose batches wait 30 s for more rows."""
+    platform = FakePlatform()
+    await queue(db, ["a", "b", "c"])
+    return platform, OutboxWorker(db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=30)
+
+
 async def test_rows_sent_are_stored_a_batch_at_a_time(recording_db: BatchRecordingDB) -> None:
     platform = FakePlatform()
     await queue(recording_db, [f"chat{n}" for n in range(7)])
@@ -360,9 +367,7 @@ async def test_rows_sent_are_stored_a_batch_at_a_time(recording_db: BatchRecordi
 async def test_a_crash_before_a_batch_is_stored_leaves_its_rows_pending_to_be_sent_again(
     recording_db: BatchRecordingDB,
 ) -> None:
-    platform = FakePlatform()
-    await queue(recording_db, ["a", "b", "c"])
-    crashing = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=30)
+    platform, crashing = await three_rows_and_slow_batches(recording_db)
     task = asyncio.create_task(crashing.run(asyncio.Event()))
     await platform.until_calls(3)
     await asyncio.sleep(0.1)  # the sends have answered; their batch waits for more rows
@@ -381,9 +386,7 @@ async def test_a_crash_before_a_batch_is_stored_leaves_its_rows_pending_to_be_se
 async def test_stopping_stores_the_rows_sent_without_waiting_for_a_full_batch(
     recording_db: BatchRecordingDB,
 ) -> None:
-    platform = FakePlatform()
-    await queue(recording_db, ["a", "b", "c"])
-    worker = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=30)
+    platform, worker = await three_rows_and_slow_batches(recording_db)
 
     async with asyncio.timeout(5):  # far below the 30 s a batch would wait for more rows
         await run_until_calls(worker, platform, 3)
