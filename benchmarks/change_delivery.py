@@ -23,17 +23,18 @@ from benchmarks.change_probe import (
     DISCORD_RATE,
     PROBE_SECONDS,
     REGION,
+    TELEGRAM_FLOOD_LIMIT,
     Delivery,
     Leg,
     Service,
     Subscribe,
-    fake_telegram_process,
     follow_changes,
     open_leg,
     running_service,
     scaled_guard,
     telegram_leg,
 )
+from benchmarks.outbox_throughput import fake_telegram_process
 from benchmarks.suite import Row, ms
 from common.botdb import BotDB
 from discord_bot.delivery import DiscordSender, subscription_roles
@@ -77,7 +78,7 @@ async def run_setting(
     probe_seconds: float, changes: int, subscribers: int, channels: int, fake: FakeDiscord
 ) -> dict[str, list[Delivery]]:
     """One service (probe on or off) with a Telegram and a Discord bot on its shared DB."""
-    with fake_telegram_process(subscribers) as (base_url, token):
+    with fake_telegram_process(subscribers, TELEGRAM_FLOOD_LIMIT) as (base_url, token):
         async with running_service(probe_seconds, SCALE) as service, contextlib.AsyncExitStack() as stack:
             legs = [
                 await telegram_leg(stack, service, subscribers, base_url, token),

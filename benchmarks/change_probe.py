@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import platform
 import random
@@ -38,7 +37,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 import schedule_service.probe as probe_module
-from benchmarks.outbox_throughput import serve_fake
+from benchmarks.outbox_throughput import fake_telegram_process
 from common.botdb import BotDB
 from common.clock import kyiv_now
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
@@ -447,25 +445,9 @@ def main() -> None:
         print_delivery(deliveries, args.subscribers, results[1])
 
 
-@contextlib.contextmanager
-def fake_telegram_process(chats: int) -> Iterator[tuple[str, str]]:
-    """The fake Bot API with ``chats`` users in a child process (its CPU time is not the bot's), answering 429
-    beyond Telegram's flood limit; its base URL and token."""
-    spawn = multiprocessing.get_context("spawn")  # a fork would inherit a running event loop
-    ready: Queue[tuple[str, str]] = spawn.Queue()
-    stop = spawn.Event()
-    server = spawn.Process(target=serve_fake, args=(chats, TELEGRAM_FLOOD_LIMIT, ready, stop))
-    server.start()
-    try:
-        yield ready.get(timeout=60)
-    finally:
-        stop.set()
-        server.join(timeout=10)
-
-
 def with_fake_telegram(subscribers: int, changes: int, scale: float) -> list[Delivery]:
     """The delivery leg, with the fake Bot API in a child process."""
-    with fake_telegram_process(subscribers) as (base_url, token), scaled_guard(scale):
+    with fake_telegram_process(subscribers, TELEGRAM_FLOOD_LIMIT) as (base_url, token), scaled_guard(scale):
         return asyncio.run(run_delivery(subscribers, changes, scale, base_url, token))
 
 
