@@ -117,7 +117,7 @@ async def broadcast(
         )
         bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
         sender = CountingSender(TelegramSender(bot, move_recipient=db.move_recipient))
-        worker = OutboxWorker(db, sender, rate_per_second=rate, concurrency=max(50, int(rate)), now=kyiv_now)
+        worker = OutboxWorker(db, sender, rate_per_second=rate, now=kyiv_now)  # as the bots build it
         with profiler or contextlib.nullcontext():
             wall, cpu = time.perf_counter(), time.process_time()
             sent = await worker.drain()

@@ -21,6 +21,7 @@ import pytest
 
 from common.botdb import BotDB
 from common.dtek.fake_site import sample_schedule
+from common.notifications.outbox import sends_in_flight
 from common.store import ScheduleWriter
 from tests.conftest import REPO_ROOT, real_kyiv_now
 from tests.fakes.telegram import FakeTelegram
@@ -106,7 +107,9 @@ async def test_the_service_killed_while_writing_leaves_an_intact_db_of_whole_ver
 # --- the Telegram bot killed in the middle of a broadcast -------------------------------------------------
 
 RECIPIENTS = 2000
-IN_FLIGHT = 50  # the outbox worker's concurrency: the most sends whose outcome a kill can cut off
+RATE = 1000  # TELEGRAM_RATE_LIMIT, so that the kill comes in a fast broadcast
+# The outbox worker's sends under way at that rate: the most whose outcome a kill can cut off.
+IN_FLIGHT = sends_in_flight(RATE)
 
 
 async def start_telegram_bot(programs: Programs, env: dict[str, str]) -> Program:
@@ -134,7 +137,7 @@ async def test_the_telegram_bot_killed_in_a_broadcast_to_2000_chats_delivers_eac
             "SCHEDULE_DB_URL": str(shared_path),
             "DTEK_REGIONS": "kem",
             "WATCH_INTERVAL_SECONDS": "0.2",
-            "TELEGRAM_RATE_LIMIT": "1000",
+            "TELEGRAM_RATE_LIMIT": str(RATE),
         }
     )
     bot = await start_telegram_bot(programs, env)

@@ -21,7 +21,7 @@ from common.botdb import BotDB
 from common.clock import KYIV, Now, as_utc, kyiv_now
 from common.messages import OutboxItem
 from common.metrics import Metrics
-from common.notifications.outbox import OutboxWorker, SendOutcome
+from common.notifications.outbox import OutboxWorker, SendOutcome, sends_in_flight
 from tests.metrics_helpers import by_label, sample
 
 SENT = SendOutcome("sent")
@@ -133,6 +133,20 @@ async def test_overall_rate_is_held_and_sends_overlap(db: BotDB) -> None:
     rate = 49 / (starts[-1] - starts[0])
     assert 25 * 0.9 <= rate <= 25 * 1.01  # the goal is > 95 % of the limit; 90 % leaves room for a busy CI
     assert await db.outbox_counts() == {"pending": 0, "sent": 50, "dead": 0}
+
+
+async def test_at_a_high_rate_enough_sends_are_under_way_that_slow_answers_do_not_cap_it(db: BotDB) -> None:
+    assert sends_in_flight(25) == 50  # Telegram's default rate: the old fixed number
+    assert sends_in_flight(1000) == 250  # paid broadcasts: answers taking 0.25 s still allow 1,000/s
+    platform = FakePlatform(latency=1.0)  # nothing answers within the test's look
+    await queue(db, [f"chat{n}" for n in range(400)])
+    worker = OutboxWorker(db, platform, now=kyiv_now, rate_per_second=1000)
+
+    draining = asyncio.create_task(worker.drain())
+    await platform.until_calls(250)
+    await asyncio.sleep(0.1)  # at 1,000/s a worker with more slots would start 100 more meanwhile
+    assert len(platform.calls) == 250
+    assert await draining == 400
 
 
 async def test_one_send_per_recipient_interval_in_queue_order(db: BotDB, db_path: Path) -> None:

@@ -5,7 +5,8 @@ what to send when, within the platform's limits:
 
 * at most ``rate_per_second`` sends overall, evenly spaced, and one per ``per_recipient_interval`` to the
   same recipient (Telegram: about 30 messages a second overall, one a second per chat);
-* sends overlap (up to ``concurrency``), so the network round trip does not cap the rate;
+* sends overlap (up to ``concurrency``, by default :func:`sends_in_flight`), so the network round trip
+  does not cap the rate;
 * ``retry_after`` (HTTP 429) pauses every send for that long and puts the row back without counting an
   attempt; ``blocked`` (HTTP 403) deactivates the recipient and drops its pending rows; ``failed`` (or an
   exception from the sender) is retried with exponential backoff and dead-lettered after ``max_attempts``.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +46,7 @@ from common.metrics import Metrics
 log = logging.getLogger(__name__)
 
 BURST_SECONDS = 0.01  # the most sends the rate limiter lets through at once, in seconds of its rate
+ROUND_TRIP_SECONDS = 0.25  # the slowest platform answer that must not cap the rate (see sends_in_flight)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,12 @@ class SentBatches:
             batch.stored.set_result(None)
 
 
+def sends_in_flight(rate_per_second: float) -> int:
+    """How many sends a worker keeps under way by default: at least 50, and at a high rate enough that
+    answers taking ``ROUND_TRIP_SECONDS`` still leave the rate reachable (250 at 1,000 messages a second)."""
+    return max(50, math.ceil(rate_per_second * ROUND_TRIP_SECONDS))
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -169,11 +178,12 @@ class OutboxWorker:
         retry_base_seconds: float = 5.0,
         now: Now,
         batch: int = 200,
-        concurrency: int = 50,
+        concurrency: int | None = None,
         flush_rows: int = 200,
         flush_seconds: float = 0.05,
         metrics: Metrics | None = None,
     ) -> None:
+        concurrency = sends_in_flight(rate_per_second) if concurrency is None else concurrency
         if rate_per_second <= 0 or max_attempts < 1 or batch < 1 or concurrency < 1:
             raise ValueError("rate, attempts, batch and concurrency must be positive")
         self._store = store
