@@ -83,6 +83,11 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.throttled = Counter(
+            "dtek_requests_throttled",
+            "Commands and button presses refused by the per-user limit (USER_RATE_LIMIT_*)",
+            registry=registry,
+        )
         self.notifications_queued = Counter(
             "dtek_notifications_queued",
             "Messages queued in the outbox by kind: change (a schedule change), reminder or news (DTEK's announcement)",

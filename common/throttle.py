@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from common.clock import Now
+from common.metrics import Metrics
+from common.settings import BotSettings
 
 MAX_USERS = 100_000
 
@@ -37,17 +39,29 @@ class UserThrottle:
     """``check(user_id)`` takes one token from the user's bucket, if there is one."""
 
     def __init__(
-        self, per_minute: float, burst: int, clock: Callable[[], float], *, max_users: int = MAX_USERS
+        self,
+        per_minute: float,
+        burst: int,
+        clock: Callable[[], float],
+        *,
+        max_users: int = MAX_USERS,
+        on_refused: Callable[[], None] = lambda: None,
     ) -> None:
         self._rate = per_minute / 60  # tokens per second
         self._burst = burst
         self._clock = clock
+        self._on_refused = on_refused
         self._buckets: TTLCache[int, _Bucket] = TTLCache(max_users, ttl=burst / self._rate, timer=clock)
 
     @classmethod
-    def on_clock(cls, per_minute: float, burst: int, now: Now) -> UserThrottle:
-        """A throttle on a bot's clock (the ``now`` of its context)."""
-        return cls(per_minute, burst, lambda: now().timestamp())
+    def for_bot(cls, settings: BotSettings, now: Now, metrics: Metrics) -> UserThrottle:
+        """A bot's throttle: its settings' limits, on its clock, counting refusals in its metrics."""
+        return cls(
+            settings.user_rate_limit_per_minute,
+            settings.user_rate_limit_burst,
+            lambda: now().timestamp(),
+            on_refused=metrics.throttled.inc,
+        )
 
     def check(self, user_id: int) -> Verdict:
         now = self._clock()
@@ -60,6 +74,7 @@ class UserThrottle:
             bucket.tokens -= 1
             bucket.notified = False
             return Verdict(allowed=True)
+        self._on_refused()
         notify, bucket.notified = not bucket.notified, True
         return Verdict(False, notify, math.ceil((1 - bucket.tokens) / self._rate))
 

@@ -126,10 +126,7 @@ class DiscordBot(commands.Bot):
         self.extension_names = tuple(extensions)
         self.reminder_interval_seconds = reminder_interval_seconds
         self.failed_extensions: list[str] = []
-        settings = ctx.settings
-        self.throttle = UserThrottle.on_clock(
-            settings.user_rate_limit_per_minute, settings.user_rate_limit_burst, ctx.now
-        )
+        self.throttle = UserThrottle.for_bot(ctx.settings, ctx.now, ctx.metrics)
         self.synced: bool | None = None  # whether the start synced the commands; None before setup_hook
         self.notifier: Notifier | None = None  # started by setup_hook, once logged in
 

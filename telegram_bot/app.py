@@ -81,9 +81,7 @@ def create_dispatcher(ctx: BotContext) -> Dispatcher:
     dispatcher = Dispatcher(storage=MemoryStorage(), ctx=ctx)
     dispatcher.update.outer_middleware(UpdateCounter(ctx.metrics.updates))
     settings = ctx.settings
-    throttle = UserThrottle.on_clock(
-        settings.user_rate_limit_per_minute, settings.user_rate_limit_burst, ctx.now
-    )
+    throttle = UserThrottle.for_bot(settings, ctx.now, ctx.metrics)
     throttling = ThrottleMiddleware(throttle, settings.default_language)
     dispatcher.message.outer_middleware(throttling)
     dispatcher.callback_query.outer_middleware(throttling)

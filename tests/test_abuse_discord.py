@@ -21,6 +21,7 @@ from discord_bot.bot import DiscordBot
 from tests.discord_harness import DiscordWorld, discord_settings, start_bot
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.known import known
+from tests.metrics_helpers import sample
 from tests.telegram_harness import NOW, FrozenClock, SharedDb
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +53,7 @@ async def reply(interaction: FakeInteraction) -> str:
 async def test_a_flooding_user_is_throttled_and_the_others_are_answered_promptly(
     discord_fake: FakeDiscord, discord_world: DiscordWorld, frozen_bot: tuple[DiscordBot, FrozenClock]
 ) -> None:
-    _, clock = frozen_bot
+    bot, clock = frozen_bot
     flooder, general = discord_world.alice, discord_world.general
     others = [discord_fake.user(f"user{n}") for n in range(10)]
     for other in others:
@@ -70,6 +71,7 @@ async def test_a_flooding_user_is_throttled_and_the_others_are_answered_promptly
     answers = [await reply(interaction) for interaction in floods]
     assert sum(answer.startswith(NO_SAVED) for answer in answers) == BURST
     assert answers.count(TOO_MANY) == 100 - BURST  # each one answered: Discord shows a failure otherwise
+    assert sample(bot.ctx.metrics, "dtek_requests_throttled_total") == 100 - BURST
     print(
         f"\nothers' latency during a flood of 100 commands: median {statistics.median(latencies) * 1000:.0f} ms,"
         f" max {max(latencies) * 1000:.0f} ms"

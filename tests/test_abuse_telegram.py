@@ -76,6 +76,7 @@ async def test_a_flooding_user_is_throttled_and_the_others_are_answered_promptly
     texts = [message.content for message in flooder.messages]
     assert sum(HELP in text for text in texts) == BURST
     assert [text for text in texts if HELP not in text] == [NOTICE + " і спробуйте знову."]
+    assert sample(metrics, "dtek_requests_throttled_total") == 100 - BURST  # what an operator sees
     print(
         f"\nothers' latency during a flood of 100 commands: median {statistics.median(latencies) * 1000:.0f} ms,"
         f" max {max(latencies) * 1000:.0f} ms"

@@ -49,3 +49,13 @@ def test_a_clock_set_back_refills_nothing() -> None:
     assert throttle.check(1).allowed
     clock.now -= 3600
     assert not throttle.check(1).allowed
+
+
+def test_each_refusal_is_counted() -> None:
+    refusals: list[None] = []
+    throttle = UserThrottle(
+        per_minute=20, burst=2, clock=FixedClock(), on_refused=lambda: refusals.append(None)
+    )
+    for _ in range(5):
+        throttle.check(1)
+    assert len(refusals) == 3  # the notice and the silent drops alike
