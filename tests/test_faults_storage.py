@@ -25,7 +25,12 @@ from common.source import SharedDbLoader
 from common.store import ScheduleReader, ScheduleWriter
 from schedule_service.scrape import DB_ERROR, scrape_cycle
 from tests.discord_harness import TOKEN as DISCORD_TOKEN
+from tests.fakes.telegram import FakeTelegram
+from tests.telegram_harness import NOW as TELEGRAM_NOW
+from tests.telegram_harness import TODAY as TELEGRAM_TODAY
+from tests.telegram_harness import Clock, SharedDb, make_settings, publish, start_bot, subscribe, with_day
 from tests.test_source import NOW, TODAY, FakeClock, cached, loaded, save
+from tests.waiting import wait_until
 
 FIRST = sample_schedule("kem", TODAY, groups=2)
 SECOND = sample_schedule("kem", TODAY)  # more groups: a write that needs more pages
@@ -235,3 +240,51 @@ def test_a_read_only_bot_db_stops_the_start_with_one_line_and_a_writable_one_sta
         said = _telegram_main() if bot == "telegram" else _discord_main(capsys)
     assert said == f"error: cannot open {path} for writing: attempt to write a readonly database"
     assert asyncio.run(_a_recipient_written(path)) == "en"  # writable again: it opens, its data intact
+
+
+async def _writes_refused(db: BotDB, refused: bool) -> None:
+    """The bot's own connection refuses writes from now on (SQLite's "attempt to write a readonly
+    database", as for a file turned read-only or a disk full under a running bot), or takes them again."""
+    await db._db.execute(f"PRAGMA query_only = {'ON' if refused else 'OFF'}")  # the one connection it has
+
+
+async def test_a_bot_db_refusing_writes_while_running_pauses_sending_and_no_chat_gets_a_notice_twice(
+    telegram: FakeTelegram,
+    dtek: FakeDtekSite,
+    shared: SharedDb,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer, path = shared
+    settings = make_settings(
+        telegram,
+        dtek,
+        tmp_path,
+        schedule_db_url=str(path),
+        telegram_rate_limit=50,
+        watch_interval_seconds=0.2,
+    )
+    chats = [telegram.user(40_000 + n) for n in range(200)]
+    bot = await start_bot(settings, Clock(TELEGRAM_NOW))
+    for chat in chats:
+        await subscribe(bot, chat.id)
+    await publish(
+        writer, with_day(sample_schedule("kem", TELEGRAM_TODAY), TELEGRAM_TODAY, "GPV3.2", "-" * 48)
+    )
+    await wait_until(lambda: telegram.sent_count >= 20, timeout=20, what="the broadcast under way")
+
+    await _writes_refused(bot.db, True)
+    await asyncio.sleep(1.5)  # at 50/s, 75 more sends if the worker went on
+    sent_while_refused = telegram.sent_count
+    await asyncio.sleep(1.5)
+    assert telegram.sent_count == sent_while_refused < len(chats)  # it stopped sending
+    assert (await bot.db.outbox_counts())["pending"] > 0
+
+    await _writes_refused(bot.db, False)
+    await wait_until(bot.outbox_empty, timeout=30, what="the rest of the broadcast")
+    await bot.stop()
+    counts = [sum("змінився" in (message.text or "") for message in chat.messages) for chat in chats]
+    assert counts == [1] * len(chats)  # every chat told, none twice: a sent row the DB refused is not resent
+    refusals = [r for r in caplog.records if "readonly" in r.getMessage()]
+    assert refusals
+    assert all(r.exc_info is None for r in refusals)  # one line each, no traceback

@@ -23,6 +23,7 @@ from common.messages import OutboxItem
 from common.metrics import Metrics
 from common.notifications.outbox import OutboxWorker, SendOutcome, sends_in_flight
 from tests.metrics_helpers import by_label, sample
+from tests.waiting import wait_until
 
 SENT = SendOutcome("sent")
 FAILED = SendOutcome("failed", error="HTTP 500")
@@ -409,13 +410,46 @@ async def test_stopping_stores_the_rows_sent_without_waiting_for_a_full_batch(
     assert await recording_db.outbox_counts() == {"pending": 0, "sent": 3, "dead": 0}
 
 
-async def test_a_batch_that_could_not_be_stored_is_sent_again(recording_db: BatchRecordingDB) -> None:
+async def test_a_batch_the_db_refused_is_not_sent_again_but_stored_once_it_can_be(
+    recording_db: BatchRecordingDB, caplog: pytest.LogCaptureFixture
+) -> None:
     platform = FakePlatform()
     recording_db.failures = 1
     await queue(recording_db, ["a", "b"])
-    worker = OutboxWorker(recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=0.2)
+    worker = OutboxWorker(
+        recording_db, platform, now=kyiv_now, rate_per_second=100, flush_seconds=0.2, store_retry_seconds=0.1
+    )
 
     assert await worker.drain() == 2
-    assert Counter(call.n for call in platform.calls) == {0: 2, 1: 2}
-    assert recording_db.batches == [2]
+    assert Counter(call.n for call in platform.calls) == {0: 1, 1: 1}  # delivered: not sent twice
+    assert recording_db.batches == [2]  # the retry stores both
     assert await recording_db.outbox_counts() == {"pending": 0, "sent": 2, "dead": 0}
+    assert "could not store 2 outbox rows sent: disk I/O error" in caplog.text
+    assert "Traceback" not in caplog.text  # a storage condition is one line, not a stack
+
+
+async def test_while_the_db_refuses_writes_nothing_more_is_sent_and_no_one_gets_a_message_twice(
+    recording_db: BatchRecordingDB,
+) -> None:
+    platform = FakePlatform()
+    recording_db.failures = 1000  # a read-only or full disk: every write refused until it is fixed
+    await queue(recording_db, [f"chat{n}" for n in range(20)])
+    worker = OutboxWorker(
+        recording_db, platform, now=kyiv_now, rate_per_second=100, flush_rows=5, store_retry_seconds=0.05
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, idle_seconds=0.05))
+    await platform.until_calls(5)
+    await asyncio.sleep(0.5)  # ten tries to store the first batch, each refused
+    calls_while_refused = len(platform.calls)
+    assert calls_while_refused <= 10  # the refused batch of 5 and the sends in flight then; no more
+    assert Counter(call.n for call in platform.calls).most_common(1)[0][1] == 1
+    assert await recording_db.outbox_counts() == {"pending": 20, "sent": 0, "dead": 0}
+
+    recording_db.failures = 0  # the disk has room again
+    await platform.until_calls(20)
+    await wait_until(lambda: worker.sent == 20, timeout=5, what="every row stored")
+    stop.set()
+    await running
+    assert Counter(call.n for call in platform.calls) == dict.fromkeys(range(20), 1)
+    assert await recording_db.outbox_counts() == {"pending": 0, "sent": 20, "dead": 0}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -203,8 +204,8 @@ class Notifier:
         while not self._stop.is_set():
             try:
                 await self.worker.run(self._stop)
-            except Exception:  # e.g. the DB briefly unavailable: never let delivery stop for good
-                log.exception("outbox worker failed; restarting it")
+            except Exception as exc:  # e.g. the DB unavailable for a while: never let delivery stop for good
+                log_failure("outbox worker failed, restarting it", exc)
                 await wait_or_stop(self._stop, 5.0)
 
     async def prune(self) -> int:
@@ -240,5 +241,14 @@ class Notifier:
     async def _guarded(self, step: Callable[[], Awaitable[object]]) -> None:
         try:
             await step()
-        except Exception:
-            log.exception("background step %s failed", getattr(step, "__name__", step))
+        except Exception as exc:
+            log_failure(f"background step {getattr(step, '__name__', step)} failed", exc)
+
+
+def log_failure(what: str, exc: Exception) -> None:
+    """The bot's DB read-only, full or locked is one line each time (it says enough, and it repeats every
+    pass until fixed); anything else comes with its traceback."""
+    if isinstance(exc, sqlite3.Error):
+        log.error("%s: %s", what, exc)
+    else:
+        log.exception(what)

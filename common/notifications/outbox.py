@@ -23,6 +23,10 @@ Rows sent are stored in batches (:class:`SentBatches`): one transaction for ever
 most of the worker's CPU. The trade-off: a row stays in flight until its batch is stored (its send slot
 and its recipient stay taken), so a crash may repeat up to ``flush_seconds`` of sends more than before, never
 more than ``concurrency`` rows, and still loses none.
+
+A batch the database refuses (read-only, disk full, locked) is not sent again: its rows were delivered. The
+worker keeps them in memory, sends nothing more, and tries to store them every ``store_retry_seconds``
+until the database takes them; only a restart meanwhile sends them again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +51,7 @@ from common.metrics import Metrics
 log = logging.getLogger(__name__)
 
 BURST_SECONDS = 0.01  # the most sends the rate limiter lets through at once, in seconds of its rate
+UNSTORED_RETRY_SECONDS = 5.0  # how often a worker whose sent rows the DB refused tries to store them again
 ROUND_TRIP_SECONDS = 0.25  # the slowest platform answer that must not cap the rate (see sends_in_flight)
 
 
@@ -152,6 +158,7 @@ class SentBatches:
                     self._open = None
             await self._store.mark_sent(batch.rows)
         except Exception as exc:  # every row of the batch stays pending: each sender hears of it
+            log.warning("could not store %d outbox rows sent: %s", len(batch.rows), exc)
             batch.stored.set_exception(exc)
         except BaseException:  # cancelled, as by a crash: so are the batch's other senders
             batch.stored.cancel()
@@ -176,6 +183,7 @@ class OutboxWorker:
         per_recipient_interval: float = 1.0,
         max_attempts: int = 5,
         retry_base_seconds: float = 5.0,
+        store_retry_seconds: float = UNSTORED_RETRY_SECONDS,
         now: Now,
         batch: int = 200,
         concurrency: int | None = None,
@@ -199,6 +207,7 @@ class OutboxWorker:
         self._interval = per_recipient_interval
         self._max_attempts = max_attempts
         self._retry_base = retry_base_seconds
+        self._store_retry = store_retry_seconds
         self._now = now  # the store's clock: due times and sent stamps
         self._batch = batch
         self._in_flight: set[str] = set()  # recipients with a send under way
@@ -206,6 +215,8 @@ class OutboxWorker:
         self._paused_until = 0.0  # loop time; set by a 429
         self._finished = asyncio.Event()  # a send ended: its recipient may be free again
         self._sent = 0
+        # Rows sent whose storing the DB refused: never sent again by this worker, stored when it can.
+        self._unstored: dict[int, datetime] = {}
         self._metrics = metrics or Metrics()
 
     @property
@@ -233,14 +244,20 @@ class OutboxWorker:
             await self._send_due(sends, stop, idle_seconds, until_drained=until_drained)
             # Stopping (not cancelled): the sends under way store their rows without waiting for others.
             self._sent_batches.write_now()
+        await self._store_unstored()  # a last try, or a restart sends them again
 
     async def _send_due(
         self, sends: asyncio.TaskGroup, stop: asyncio.Event, idle_seconds: float, *, until_drained: bool
     ) -> None:
         while not stop.is_set():
             self._finished.clear()  # before the query, so a send ending after it still wakes us
+            if not await self._store_unstored():  # nothing more is sent while the DB cannot record it
+                await wait_or_stop(stop, self._store_retry)
+                continue
             rows = await self._due_rows()
             for row in rows:
+                if self._unstored:  # the DB refused a batch meanwhile: storing it comes first
+                    break
                 if stop.is_set() or not await self._start(row, sends, stop):
                     return
             if rows:
@@ -248,6 +265,27 @@ class OutboxWorker:
             if until_drained and not self._in_flight and not await self._store.due_messages(self._now(), 1):
                 return
             await self._idle(stop, idle_seconds)
+
+    async def _store_unstored(self) -> bool:
+        """Stores the rows sent that the DB refused before; whether none is left."""
+        if not self._unstored:
+            return True
+        try:
+            await self._store.mark_sent(list(self._unstored.items()))
+        except Exception as exc:
+            log.warning(
+                "outbox: %d rows sent still cannot be stored (%s); no more sends until they are",
+                len(self._unstored),
+                exc,
+            )
+            return False
+        self._count_sent(len(self._unstored))
+        self._unstored.clear()
+        return True
+
+    def _count_sent(self, rows: int) -> None:
+        self._sent += rows
+        self._metrics.sends.labels("sent").inc(rows)
 
     async def _due_rows(self) -> list[OutboxRow]:
         """Due rows of recipients free to receive now: the oldest one per recipient, keeping their order."""
@@ -312,7 +350,9 @@ class OutboxWorker:
                     log.exception("sender raised for outbox row %d", row.id)
                     outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
             await self._record(row, outcome)
-        except Exception:  # the database failed: the row stays pending and is sent again later
+        except sqlite3.Error as exc:  # the row stays pending and is tried again later
+            log.warning("could not record the outcome of outbox row %d: %s", row.id, exc)
+        except Exception:
             log.exception("could not record the outcome of outbox row %d", row.id)
         finally:
             self._in_flight.discard(row.recipient_id)
@@ -326,9 +366,12 @@ class OutboxWorker:
         sends = self._metrics.sends  # counted by what became of the row, once it is stored
         match outcome.status:
             case "sent":
-                await self._sent_batches.mark_sent(row.id, now)
-                self._sent += 1
-                sends.labels("sent").inc()
+                try:
+                    await self._sent_batches.mark_sent(row.id, now)
+                except Exception:  # logged by the batch; the row was delivered, so it must not go again
+                    self._unstored[row.id] = now
+                    return
+                self._count_sent(1)
                 # Past its due time (a held notice's is the end of the quiet hours; a retry's, the retry).
                 self._metrics.send_delay.observe(max((now - as_utc(row.not_before)).total_seconds(), 0.0))
             case "retry_after":
