@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.dtek.fake_site import FakeDtekSite, sample_schedule
+from common.notifications.outbox import sends_in_flight
 from discord_bot.bot import DiscordBot
 from discord_bot.delivery import channel_recipient
 from discord_bot.settings import DiscordSettings
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.e2e  # the bot against a fake Discord, and once as a pr
 POST = "POST /channels/{channel_id}/messages"
 CHANGED = "+" * 28 + "-" * 4 + "+" * 16  # 3.2: no power 14:00-16:00, power all morning
 CHANNELS = 300
+RATE = 250  # DISCORD_RATE_LIMIT: 300 posts in about a second
 
 
 def notices(channel: FakeChannel) -> int:
@@ -50,7 +52,7 @@ async def test_a_crash_in_the_middle_of_delivery_loses_nothing_and_repeats_at_mo
         discord_fake,
         tmp_path,
         schedule_db_url=str(path),
-        discord_rate_limit=250,
+        discord_rate_limit=RATE,
         watch_interval_seconds=0.1,
     )
     discord_fake.delay_answers(POST, 0.1)  # about 25 posts under way at any time
@@ -79,7 +81,7 @@ async def test_a_crash_in_the_middle_of_delivery_loses_nothing_and_repeats_at_mo
         assert (await again.ctx.db.outbox_counts())["dead"] == 0
     counts = [notices(channel) for channel in channels]
     assert min(counts) == 1  # nothing lost
-    in_flight = 50  # the outbox worker's concurrency: the most sends under way at the crash
+    in_flight = sends_in_flight(RATE)  # the outbox worker's sends under way: the most a crash can cut off
     assert sum(counts) - CHANNELS <= in_flight  # repeated: only posts whose outcome the crash cut off
     assert notices(discord_world.general) == 0
 
