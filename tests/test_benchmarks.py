@@ -1,12 +1,17 @@
 """The benchmark suite still runs: the in-process benchmarks give their rows with figures (numbers are never
-asserted: machines are noisy). bot_memory, which starts bot processes, is left to ``python -m benchmarks``."""
+asserted: machines are noisy). bot_memory, which starts bot processes, is left to ``python -m benchmarks``; its
+DB fill is checked here, as the bots read it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks import parse, pictures, source
+from benchmarks import bot_memory, parse, pictures, source
 from benchmarks.suite import Row
+from common.botdb import BotDB
+from common.clock import kyiv_now
 from tests.conftest import CAPTURES
 
 
@@ -38,3 +43,20 @@ async def test_source_requests_and_single_flight_are_measured() -> None:
     assert len(flights) == 2 * len(source.CONCURRENCY)  # both modes
     assert all(row.figure and row.note for row in rows)
     assert all("upstream load" in row.figure for row in flights)  # a count of loads, not a timing
+
+
+async def test_bot_memory_fills_subscriptions_the_bots_read(tmp_path: Path) -> None:
+    subscribers = range(1, 31)
+    for platform in bot_memory.PLATFORMS:
+        path = tmp_path / f"{platform.module}.db"
+        await bot_memory.fill(path, platform, len(subscribers))
+        db = await BotDB.open(path, now=kyiv_now)
+        try:
+            assert len(await db.all_subscriptions()) == len(subscribers)
+            if platform.server is not None:  # Discord's are server channels, as /channel stores them
+                servers = {platform.server(n) for n in subscribers}
+                channels = [len(await db.channel_subscriptions(server)) for server in servers]
+                assert len(servers) > 1
+                assert sum(channels) == len(subscribers)
+        finally:
+            await db.close()
