@@ -8,6 +8,7 @@ formatted string is the one place that sees all three.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterable
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,3 +47,12 @@ def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
     handler.setFormatter(RedactingFormatter(secrets=secrets))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too many; ours say enough
+
+
+def log_failure(log: logging.Logger, what: str, exc: Exception) -> None:
+    """Logs a failure of background work: a database that refuses (read-only, full, locked) is one line, as it
+    says enough and repeats until fixed; anything else comes with its traceback."""
+    if isinstance(exc, sqlite3.Error):
+        log.error("%s: %s", what, exc)
+    else:
+        log.exception(what)

@@ -90,7 +90,7 @@ class Metrics:
         )
         self.notifications_queued = Counter(
             "dtek_notifications_queued",
-            "Messages queued in the outbox by kind: change (a schedule change), reminder or news (DTEK's announcement)",
+            "Messages queued in the outbox by kind: change (a schedule change), reminder, news (DTEK's announcement) or outage",
             ["kind"],
             registry=registry,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 from common.asyncutil import wait_or_stop
 from common.changes import ScheduleEvent
 from common.clock import KYIV, Now, as_utc
+from common.logs import log_failure
 from common.metrics import Metrics
 from common.notifications.address_watch import AddressWatch
 from common.notifications.fanout import (
@@ -205,7 +205,7 @@ class Notifier:
             try:
                 await self.worker.run(self._stop)
             except Exception as exc:  # e.g. the DB unavailable for a while: never let delivery stop for good
-                log_failure("outbox worker failed, restarting it", exc)
+                log_failure(log, "outbox worker failed, restarting it", exc)
                 await wait_or_stop(self._stop, 5.0)
 
     async def prune(self) -> int:
@@ -242,13 +242,4 @@ class Notifier:
         try:
             await step()
         except Exception as exc:
-            log_failure(f"background step {getattr(step, '__name__', step)} failed", exc)
-
-
-def log_failure(what: str, exc: Exception) -> None:
-    """The bot's DB read-only, full or locked is one line each time (it says enough, and it repeats every
-    pass until fixed); anything else comes with its traceback."""
-    if isinstance(exc, sqlite3.Error):
-        log.error("%s: %s", what, exc)
-    else:
-        log.exception(what)
+            log_failure(log, f"background step {getattr(step, '__name__', step)} failed", exc)

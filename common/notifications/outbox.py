@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +44,7 @@ from aiolimiter import AsyncLimiter
 
 from common.asyncutil import wait_or_stop
 from common.clock import Now, as_utc
+from common.logs import log_failure
 from common.messages import OutboxRow
 from common.metrics import Metrics
 
@@ -350,10 +350,8 @@ class OutboxWorker:
                     log.exception("sender raised for outbox row %d", row.id)
                     outcome = SendOutcome("failed", error=f"{type(exc).__name__}: {exc}")
             await self._record(row, outcome)
-        except sqlite3.Error as exc:  # the row stays pending and is tried again later
-            log.warning("could not record the outcome of outbox row %d: %s", row.id, exc)
-        except Exception:
-            log.exception("could not record the outcome of outbox row %d", row.id)
+        except Exception as exc:  # the row stays pending and is tried again later
+            log_failure(log, f"could not record the outcome of outbox row {row.id}", exc)
         finally:
             self._in_flight.discard(row.recipient_id)
             self._slots.release()
